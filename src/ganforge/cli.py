@@ -1,0 +1,353 @@
+"""Command line: `ganforge train | sample | demo` -> config -> library calls.
+
+Input errors print one line to stderr and exit with code 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from . import __version__
+from .config import (
+    PRESETS,
+    Config,
+    apply_dict,
+    get_preset,
+    load_yaml,
+    parse_assignment,
+    set_value,
+)
+from .errors import GanforgeError
+
+log = logging.getLogger("ganforge")
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# Keys a resumed run may change; every other difference from the saved config is a conflict.
+RESUMABLE_KEYS = ("train.steps", "train.device", "log.", "data.workers")
+
+
+def _defaults() -> Config:
+    return Config()
+
+
+def _names(kind: str) -> str:
+    """Valid names for a registry, for help texts (imports lazily to keep --help fast)."""
+    if kind == "dataset":
+        from .data import SOURCES
+
+        return ", ".join(SOURCES.names())
+    if kind == "arch":
+        from .nets import ARCHS
+
+        return "auto, " + ", ".join(ARCHS.names())
+    if kind == "objective":
+        from .objectives import OBJECTIVES
+
+        return ", ".join(OBJECTIVES.names())
+    if kind == "optimizer":
+        from .train.optim import OPTIMIZERS
+
+        return ", ".join(OPTIMIZERS)
+    raise KeyError(kind)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = _defaults()
+    p = argparse.ArgumentParser(
+        prog="ganforge",
+        description="Train GANs by backpropagation, watch the gradients, generate and measure images.",
+        epilog="Run 'ganforge COMMAND --help' for a command's options.",
+    )
+    p.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser(
+        "train",
+        help="train a GAN and write a run directory (config, stats, samples, checkpoints)",
+        description="Train a GAN. Settings come from (later wins): defaults < --preset < --config < flags < --set.",
+    )
+    _add_train_options(t, d)
+
+    s = sub.add_parser("sample", help="generate images (or 2-D points) from a trained run")
+    s.add_argument("--run", required=True, metavar="RUN_DIR", help="a run directory written by 'ganforge train'")
+    s.add_argument("--n", type=int, default=64, metavar="N", help="how many samples (default: 64)")
+    s.add_argument(
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="PATH.png: one grid; PATH.npy: the raw array ([N, C, H, W] in [-1, 1], or [N, 2] points); "
+        "anything else: a directory of PNG files",
+    )
+    s.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    s.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+
+    demo = sub.add_parser("demo", help="the quick start: train the 'demo' preset on the built-in digits")
+    demo.add_argument("--out", default=None, metavar="RUN_DIR", help="run directory (default: runs/demo-TIMESTAMP)")
+    demo.add_argument("--steps", type=int, default=None, help=f"G updates (default: {PRESETS['demo'].overrides['train']['steps']})")
+    demo.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    demo.add_argument("--quiet", action="store_true", help="print nothing but errors and the result paths (default: off)")
+    return p
+
+
+def _add_train_options(t: argparse.ArgumentParser, d: Config) -> None:
+    g = t.add_argument_group("what to train")
+    g.add_argument("--config", metavar="FILE.yaml", help="a YAML file of config sections (default: none)")
+    g.add_argument("--preset", metavar="NAME", help=f"a named recipe: {', '.join(sorted(PRESETS))} (default: none)")
+    g.add_argument("--list-presets", action="store_true", help="list the presets and exit")
+    g.add_argument("--dataset", metavar="NAME", help=f"data source: {_names('dataset')} (default: {d.data.dataset})")
+    g.add_argument("--data", metavar="PATH", help="directory with the data files (mnist, fashion-mnist, cifar10, folder) (default: none; fashion-mnist: /usr/share/datasets/fashion-mnist)")
+    g.add_argument("--image-size", type=int, metavar="N", help="resize images to NxN (default: the data set's own size; folder: 64)")
+    g.add_argument("--channels", type=int, choices=(1, 3), help="1 grayscale or 3 RGB (default: the data set's own; folder: 3)")
+    g.add_argument("--arch", metavar="NAME", help=f"architecture: {_names('arch')} (default: {d.model.arch}: dcgan for images, mlp for toy2d)")
+    g.add_argument("--objective", metavar="NAME", help=f"loss: {_names('objective')} (default: {d.objective.name})")
+    g.add_argument("--engine", metavar="NAME", help=f"training engine (default: {d.train.engine})")
+
+    h = t.add_argument_group("how to train")
+    h.add_argument("--steps", type=int, metavar="N", help=f"total G updates; with --resume, the new total (default: {d.train.steps})")
+    h.add_argument("--batch-size", type=int, metavar="N", help=f"batch size (default: {d.train.batch_size})")
+    h.add_argument("--lr", type=float, metavar="LR", help=f"learning rate of G and D (default: {d.g_optim.lr})")
+    h.add_argument("--optimizer", metavar="NAME", help=f"optimiser of G and D: {_names('optimizer')} (default: {d.g_optim.name})")
+    h.add_argument("--n-dis", type=int, metavar="N", help=f"D updates per G update (default: {d.objective.n_dis})")
+    h.add_argument("--z-dim", type=int, metavar="N", help=f"noise dimension (default: {d.model.z_dim})")
+    h.add_argument("--seed", type=int, metavar="N", help=f"random seed (default: {d.train.seed})")
+    h.add_argument("--device", metavar="auto|cpu|cuda", help=f"where to train (default: {d.train.device})")
+    h.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any config key, e.g. --set g_optim.schedule=cosine --set d_optim.clip_norm=10 (repeatable; default: none)",
+    )
+
+    o = t.add_argument_group("output")
+    o.add_argument("--out", metavar="RUN_DIR", help="new run directory (default: runs/DATASET-ARCH-TIMESTAMP)")
+    o.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint (default: none)")
+    o.add_argument("--quiet", action="store_true", help="print nothing but errors and the result paths (default: off)")
+    o.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+
+
+# Flag name -> dotted config keys it sets.
+FLAG_KEYS: dict[str, tuple[str, ...]] = {
+    "dataset": ("data.dataset",),
+    "data": ("data.path",),
+    "image_size": ("data.image_size",),
+    "channels": ("data.channels",),
+    "arch": ("model.arch",),
+    "objective": ("objective.name",),
+    "engine": ("train.engine",),
+    "steps": ("train.steps",),
+    "batch_size": ("train.batch_size",),
+    "lr": ("g_optim.lr", "d_optim.lr"),
+    "optimizer": ("g_optim.name", "d_optim.name"),
+    "n_dis": ("objective.n_dis",),
+    "z_dim": ("model.z_dim",),
+    "seed": ("train.seed",),
+    "device": ("train.device",),
+}
+
+
+def config_from_args(args: argparse.Namespace, base: Optional[Config] = None) -> Config:
+    """Apply --preset, --config, flags and --set, in that order, on `base` (defaults if None)."""
+    cfg = (base or Config()).copy()
+    if args.preset:
+        apply_dict(cfg, get_preset(args.preset).overrides, f"preset {args.preset}")
+        cfg.preset = args.preset
+    if args.config:
+        apply_dict(cfg, load_yaml(args.config), args.config)
+    for flag, keys in FLAG_KEYS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            for key in keys:
+                set_value(cfg, key, value)
+    for text in args.set:
+        key, value = parse_assignment(text)
+        set_value(cfg, key, value)
+    return cfg
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _setup_console_logging(quiet: bool, progress: bool) -> None:
+    _reset_logging()
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    # With a progress bar the periodic lines live in log.txt; warnings still reach the terminal.
+    handler.setLevel(logging.ERROR if quiet else logging.WARNING if progress else logging.INFO)
+    log.addHandler(handler)
+
+
+def _reset_logging() -> None:
+    """Drop handlers of an earlier in-process command (tests, notebooks) so lines are not doubled."""
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.list_presets:
+        for name in sorted(PRESETS):
+            print(f"{name:16s} {PRESETS[name].summary}")
+        return 0
+    from .config import from_dict
+    from .train import RunDir, Trainer, config_diff
+
+    progress = sys.stderr.isatty() and not args.quiet
+    run: Optional[RunDir] = None
+    if args.resume:
+        if args.out:
+            raise GanforgeError("--out and --resume cannot be used together (a resumed run stays in its directory)")
+        run = RunDir(args.resume)
+        run.check_resumable()
+        saved = from_dict(load_yaml(run.config), str(run.config))
+        cfg = config_from_args(args, base=saved)
+        conflicts = config_diff(saved, cfg, RESUMABLE_KEYS)
+        if conflicts:
+            k = conflicts[0]
+            old, new = _lookup(saved, k), _lookup(cfg, k)
+            raise GanforgeError(
+                f"--resume {run.path}: {k} is {old!r} in the run but {new!r} here "
+                f"({len(conflicts)} conflicting key(s); only --steps, --device and log.* may change)"
+            )
+    else:
+        cfg = config_from_args(args)
+    if args.print_config:
+        print(cfg.to_yaml(), end="")
+        return 0
+
+    _setup_console_logging(args.quiet, progress)
+    trainer = Trainer(cfg, progress=progress)
+    if run is None:
+        out = args.out or default_run_dir(trainer.cfg)
+        run = RunDir(out)
+        run.create()
+    run.lock()
+    try:
+        run.setup_logging(args.quiet)
+        if args.resume:
+            trainer.resume_from(run)
+            log.info("resuming %s at step %d of %d", run.path, trainer.step, trainer.cfg.train.steps)
+        log.info("training %s on %s (%s, %s) on %s -> %s", trainer.cfg.model.arch, trainer.cfg.data.dataset,
+                 trainer.cfg.objective.name, trainer.cfg.g_optim.name, trainer.device, run.path)
+        with _graceful_stop(trainer):
+            trainer.train(run, quiet=args.quiet, progress=progress)
+    finally:
+        trainer.source.close()
+        run.unlock()
+        _reset_logging()
+    if trainer.stop_requested:
+        print(f"stopped at step {trainer.step}; checkpoint saved. Continue with: ganforge train --resume {run.path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    _print_results(run)
+    return 0
+
+
+def _lookup(cfg: Config, dotted: str) -> Any:
+    obj: Any = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def default_run_dir(cfg: Config) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{cfg.data.dataset}-{cfg.model.arch}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+class _graceful_stop:
+    """First Ctrl-C / SIGTERM: finish the current step, checkpoint, stop. Second Ctrl-C: stop now."""
+
+    def __init__(self, trainer: Any) -> None:
+        self.trainer = trainer
+        self.previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.trainer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.trainer.stop_requested = True
+        print("\nstopping after this step (Ctrl-C again to abort without saving)...", file=sys.stderr)
+
+    def __enter__(self) -> "_graceful_stop":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not in the main thread
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def _print_results(run: Any) -> None:
+    samples = sorted(run.samples.glob("*.png"))
+    print(f"run directory:  {run.path}")
+    if samples:
+        print(f"latest samples: {samples[-1]}")
+    print(f"statistics:     {run.stats}")
+    print(f"checkpoint:     {run.last}")
+    print(f"generator:      {run.generator}")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import sample_to_path
+
+    if args.n <= 0:
+        raise GanforgeError(f"--n must be positive, got {args.n}")
+    path = sample_to_path(args.run, args.n, args.out, seed=args.seed, device=args.device)
+    print(path)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    argv = ["train", "--preset", "demo", "--device", args.device]
+    if args.out:
+        argv += ["--out", args.out]
+    else:
+        argv += ["--out", str(default_run_dir(Config()).with_name(f"demo-{time.strftime('%Y%m%d-%H%M%S')}"))]
+    if args.steps is not None:
+        argv += ["--steps", str(args.steps)]
+    if args.quiet:
+        argv.append("--quiet")
+    return main(argv)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"train": cmd_train, "sample": cmd_sample, "demo": cmd_demo}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except GanforgeError as e:
+        print(f"ganforge {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The tutorial's MLP GAN: G z -> 128 -> 128 -> pixels (tanh), D pixels -> 128 -> 128 -> 1 logit."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, z_dim: int, shape: tuple[int, ...], width: int = 128, image: bool = True) -> None:
+        super().__init__()
+        self.z_dim, self.shape = z_dim, tuple(shape)
+        out = math.prod(shape)
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, width),
+            nn.LeakyReLU(0.2),
+            nn.Linear(width, width),
+            nn.LeakyReLU(0.2),
+            nn.Linear(width, out),
+            nn.Tanh() if image else nn.Identity(),  # images live in [-1, 1]; points are unbounded
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(z.shape[0], *self.shape)  # [B, *shape]
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, shape: tuple[int, ...], width: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(math.prod(shape), width),
+            nn.LeakyReLU(0.2),
+            nn.Linear(width, width),
+            nn.LeakyReLU(0.2),
+            nn.Linear(width, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1)).squeeze(1)  # [B, prod(shape)] -> [B]

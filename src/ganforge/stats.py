@@ -1,0 +1,45 @@
+"""Statistics are reported, not threaded through calls.
+
+Anywhere in the code: `stats.report("grad/D/net.0", value)`. The trainer owns one collector, and at
+each log interval `stats.collect()` returns the mean of every name reported since the last call.
+Tensor values stay on their device until then, so reporting costs no host synchronisation.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import torch
+
+Number = Union[float, int, torch.Tensor]
+
+_sums: dict[str, Union[float, torch.Tensor]] = {}
+_counts: dict[str, int] = {}
+_enabled = True
+
+
+def report(name: str, value: Number) -> None:
+    """Add one observation of `name` (a number or a tensor, averaged over its elements)."""
+    if not _enabled:
+        return
+    if isinstance(value, torch.Tensor):
+        value = value.detach().float().mean()
+    else:
+        value = float(value)
+    prev = _sums.get(name)
+    _sums[name] = value if prev is None else prev + value
+    _counts[name] = _counts.get(name, 0) + 1
+
+
+def collect() -> dict[str, float]:
+    """Means since the last collect(); clears the accumulators. NaN and inf are kept, not hidden."""
+    out = {name: float(total) / _counts[name] for name, total in _sums.items()}
+    _sums.clear()
+    _counts.clear()
+    return out
+
+
+def set_enabled(flag: bool) -> None:
+    """Turn reporting off (e.g. in sampling or evaluation code paths that reuse training code)."""
+    global _enabled
+    _enabled = flag

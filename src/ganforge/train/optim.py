@@ -1,0 +1,66 @@
+"""Optimisers, learning-rate schedules and gradient clipping, built from an OptimConfig."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Optional
+
+import torch
+
+from ..config import OptimConfig
+from ..errors import unknown_name
+
+OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
+SCHEDULES = ("constant", "linear", "cosine", "step")
+
+
+def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+    params = list(params)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.name == "adagrad":
+        return torch.optim.Adagrad(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(
+            params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    raise unknown_name("optimizer", cfg.name, OPTIMIZERS)
+
+
+def check_optim(cfg: OptimConfig) -> None:
+    if cfg.name not in OPTIMIZERS:
+        raise unknown_name("optimizer", cfg.name, OPTIMIZERS)
+    if cfg.schedule not in SCHEDULES:
+        raise unknown_name("schedule", cfg.schedule, SCHEDULES)
+
+
+def lr_at(cfg: OptimConfig, step: int, total: int) -> float:
+    """The learning rate for update number `step` (0-based) of `total`."""
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.gamma ** (step // cfg.step_size)
+    frac = min(step / max(total, 1), 1.0)
+    low = cfg.min_lr_factor
+    if cfg.schedule == "linear":
+        return cfg.lr * (1.0 - (1.0 - low) * frac)
+    if cfg.schedule == "cosine":
+        return cfg.lr * (low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+    raise unknown_name("schedule", cfg.schedule, SCHEDULES)
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
+def clip_gradients(params: list[torch.nn.Parameter], cfg: OptimConfig) -> Optional[torch.Tensor]:
+    """Apply the configured clipping; returns the total norm before clipping when clipping by norm."""
+    norm = None
+    if cfg.clip_value is not None:
+        torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
+    if cfg.clip_norm is not None:
+        norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
+    return norm

@@ -1,0 +1,252 @@
+"""The PyTorch GAN trainer: alternating D and G updates, with maintenance on intervals."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.nn as nn
+
+from .. import stats
+from ..config import Config, validate
+from ..data import Source, Spec, build_source, is_points, toy2d_centers
+from ..errors import GanforgeError
+from ..nets import build_nets, resolve_arch
+from ..objectives import build_objective
+from ..report import save_grid, save_points
+from .checkpoint import (
+    atomic_write,
+    load_checkpoint,
+    load_module_state,
+    rng_state,
+    save_checkpoint,
+    save_weights,
+    set_rng_state,
+)
+from .optim import build_optimizer, check_optim, clip_gradients, lr_at, set_lr
+from .progress import Progress
+from .rundir import RunDir
+
+log = logging.getLogger("ganforge")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GanforgeError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    return torch.device(name)
+
+
+def spec_from_config(cfg: Config) -> Spec:
+    """The data shape recorded in a resolved config (no data loading needed)."""
+    if is_points(cfg.data.dataset):
+        return Spec(kind="points", shape=(2,))
+    if cfg.data.image_size is None or cfg.data.channels is None:
+        raise GanforgeError("config has no resolved data.image_size / data.channels")
+    return Spec(kind="image", shape=(cfg.data.channels, cfg.data.image_size, cfg.data.image_size))
+
+
+def layer_grad_norms(net: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    """The gradient norm of every module that owns parameters, plus the total, as device tensors."""
+    out: dict[str, torch.Tensor] = {}
+    squares = []
+    for name, module in net.named_modules():
+        grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
+        if not grads:
+            continue
+        sq = torch.stack([g.detach().float().pow(2).sum() for g in grads]).sum()
+        squares.append(sq)
+        out[f"{prefix}/{name or 'root'}"] = sq.sqrt()
+    if squares:
+        out[f"{prefix}/total"] = torch.stack(squares).sum().sqrt()
+    return out
+
+
+class Trainer:
+    """Owns the networks, optimisers, data source and run directory of one training run."""
+
+    def __init__(self, cfg: Config, device: Optional[torch.device] = None, progress: bool = False) -> None:
+        validate(cfg)
+        check_optim(cfg.g_optim)
+        check_optim(cfg.d_optim)
+        if cfg.train.engine != "torch":
+            raise GanforgeError(f"this trainer runs --engine torch, not '{cfg.train.engine}'")
+        self.device = device or pick_device(cfg.train.device)
+        torch.manual_seed(cfg.train.seed)
+        self.source: Source = build_source(cfg.data, cfg.train.seed, self.device, cfg.train.batch_size, progress)
+        spec = self.source.spec
+        self.cfg = cfg = cfg.copy()
+        # Resolve "auto" and native sizes so that config.yaml states exactly what ran.
+        cfg.model.arch = resolve_arch(cfg.model.arch, spec)
+        if spec.kind == "image":
+            cfg.data.channels, cfg.data.image_size = spec.channels, spec.image_size
+        self.G, self.D = (m.to(self.device) for m in build_nets(spec, cfg.model))
+        self.objective = build_objective(cfg.objective)
+        self.opt_G = build_optimizer(self.G.parameters(), cfg.g_optim)
+        self.opt_D = build_optimizer(self.D.parameters(), cfg.d_optim)
+        gen = torch.Generator().manual_seed(cfg.train.seed + 1)
+        n_fixed = 2500 if spec.kind == "points" else cfg.log.n_samples
+        self.fixed_z = torch.randn(n_fixed, cfg.model.z_dim, generator=gen).to(self.device)
+        self.step = 0
+        self.run: Optional[RunDir] = None
+        self.stop_requested = False  # set by a signal handler: stop (and checkpoint) after this step
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "objective": self.objective.state_dict(),
+            "data": self.source.state_dict(),
+            "rng": rng_state(),
+            "fixed_z": self.fixed_z.cpu(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], where: str = "checkpoint") -> None:
+        load_module_state(self.G, state["G"], f"{where}: G")
+        load_module_state(self.D, state["D"], f"{where}: D")
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.objective.load_state_dict(state["objective"])
+        self.source.load_state_dict(state["data"])
+        set_rng_state(state["rng"])
+        self.fixed_z = state["fixed_z"].to(self.device)
+        self.step = int(state["step"])
+
+    def save(self) -> None:
+        assert self.run is not None
+        save_checkpoint(self.state_dict(), self.run.last)
+        meta = {"step": str(self.step), "arch": self.cfg.model.arch, "z_dim": str(self.cfg.model.z_dim)}
+        save_weights(self.G.state_dict(), self.run.generator, meta)
+
+    def resume_from(self, run: RunDir) -> None:
+        if run.last.is_file():
+            self.load_state_dict(load_checkpoint(run.last), str(run.last))
+            run.truncate_stats(self.step)
+        else:
+            log.warning("no checkpoint in %s yet: starting from step 0", run.path)
+
+    # ------------------------------------------------------------------ training
+
+    def _phase(self, phase: str, real: torch.Tensor, labels: Optional[torch.Tensor], grads: bool) -> None:
+        """One update of D or G: zero, accumulate the objective's gradients, clip, step."""
+        net, other, opt, ocfg = (
+            (self.D, self.G, self.opt_D, self.cfg.d_optim) if phase == "D" else (self.G, self.D, self.opt_G, self.cfg.g_optim)
+        )
+        net.requires_grad_(True)
+        other.requires_grad_(False)
+        opt.zero_grad(set_to_none=True)
+        z = torch.randn(real.shape[0], self.cfg.model.z_dim, device=self.device)
+        self.objective.accumulate_gradients(phase, self.G, self.D, real, labels, z)
+        if grads:
+            for name, value in layer_grad_norms(net, f"grad/{phase}").items():
+                stats.report(name, value)
+        norm = clip_gradients([p for p in net.parameters() if p.grad is not None], ocfg)
+        if norm is not None:
+            stats.report(f"grad/{phase}/preclip_total", norm)
+        opt.step()
+
+    def train(self, run: RunDir, quiet: bool = False, progress: bool = False) -> Path:
+        """Train to cfg.train.steps, writing samples, stats and checkpoints into `run`."""
+        self.run, cfg = run, self.cfg
+        total, B = cfg.train.steps, cfg.train.batch_size
+        atomic_write(run.config, lambda tmp: tmp.write_text(cfg.to_yaml()))
+        if self.step >= total:
+            log.info("run is already at step %d of %d: nothing to do", self.step, total)
+            return run.path
+        if self.step == 0:
+            self.write_samples()
+        bar = Progress(total, self.step, enabled=progress and not quiet)
+        self.G.train()
+        self.D.train()
+        self._t_log, self._s_log = time.perf_counter(), self.step
+        while self.step < total:
+            lr_g = lr_at(cfg.g_optim, self.step, total)
+            lr_d = lr_at(cfg.d_optim, self.step, total)
+            set_lr(self.opt_G, lr_g)
+            set_lr(self.opt_D, lr_d)
+            grads = self.step % cfg.log.grad_every == 0
+            for _ in range(cfg.objective.n_dis):
+                real, labels = self.source.batch(B)
+                self._phase("D", real, labels, grads)
+            self._phase("G", real, labels, grads)
+            self.step += 1
+            self._maintenance(bar, lr_g, lr_d)
+            if self.stop_requested:
+                if self.step % self.cfg.log.checkpoint_every:
+                    self.save()
+                log.info("stopped on request at step %d; checkpoint saved", self.step)
+                break
+        bar.close()
+        return run.path
+
+    def _maintenance(self, bar: "Progress", lr_g: float, lr_d: float) -> None:
+        cfg, step, done = self.cfg, self.step, self.step == self.cfg.train.steps
+        if step % cfg.log.log_every == 0 or done:
+            now = time.perf_counter()
+            record = {"step": step, **stats.collect(), "lr/G": lr_g, "lr/D": lr_d}
+            record["images_per_s"] = (step - self._s_log) * cfg.train.batch_size / max(now - self._t_log, 1e-9)
+            self._t_log, self._s_log = now, step
+            self.run.append_stats(record)
+            bar.update(step, record)
+            line = _summary(record)
+            log.info("step %d/%d %s", step, cfg.train.steps, line)
+            if any(isinstance(v, float) and v != v for v in record.values()):
+                log.warning("step %d: non-finite values in the statistics (training diverged?)", step)
+        else:
+            bar.update(step, None)
+        if step % cfg.log.sample_every == 0 or done:
+            self.write_samples()
+        if step % cfg.log.checkpoint_every == 0 or done:
+            self.save()
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        was_training = self.G.training
+        self.G.eval()
+        out = torch.cat([self.G(chunk) for chunk in z.split(1024)])
+        self.G.train(was_training)
+        return out
+
+    def write_samples(self) -> Path:
+        assert self.run is not None
+        path = self.run.sample_path(self.step)
+        x = self.generate(self.fixed_z)
+        if self.source.spec.kind == "points":
+            centers, _ = toy2d_centers(self.cfg.data.dataset)
+            save_points(x, path, centers, title=f"{self.cfg.data.dataset} step {self.step}")
+        else:
+            save_grid(x, path)
+        return path
+
+
+def _summary(record: dict[str, Any]) -> str:
+    keys = ("loss/D", "loss/G", "D(x)", "D(G(z))", "images_per_s")
+    return " ".join(f"{k}={record[k]:.4g}" for k in keys if k in record)
+
+
+def config_diff(saved: Config, new: Config, allowed: tuple[str, ...]) -> list[str]:
+    """Dotted keys whose values differ between two configs, ignoring `allowed` prefixes."""
+    a, b = _flatten(saved.to_dict()), _flatten(new.to_dict())
+    return [k for k in a if a.get(k) != b.get(k) and not k.startswith(allowed)]
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+__all__ = ["Trainer", "pick_device", "spec_from_config", "layer_grad_norms", "config_diff"]
