@@ -71,5 +71,5 @@ def test_dcgan_rejects_sizes_it_cannot_make(size):
 def test_dcgan_rejects_points_and_unknown_arch_lists_valid():
     with pytest.raises(GanforgeError, match="use --arch mlp"):
         build_nets(Spec("points", (2,)), ModelConfig(arch="dcgan"))
-    with pytest.raises(ValueError, match="unknown architecture 'resnet'.*valid: " + ", ".join(ARCHS.names())):
-        build_nets(Spec("image", (1, 8, 8)), ModelConfig(arch="resnet"))
+    with pytest.raises(ValueError, match="unknown architecture 'stylegan'.*valid: " + ", ".join(ARCHS.names())):
+        build_nets(Spec("image", (1, 8, 8)), ModelConfig(arch="stylegan"))

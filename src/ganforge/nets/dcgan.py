@@ -6,6 +6,8 @@ stride-2 transposed convolutions; D mirrors it. Channel widths halve towards the
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn as nn
 
@@ -49,7 +51,7 @@ class DCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.net(z.view(z.shape[0], self.z_dim, 1, 1))  # [B, z] -> [B, z, 1, 1] -> [B, C, H, W]
 
 
@@ -65,6 +67,15 @@ class DCGANDiscriminator(nn.Module):
         layers += [nn.Conv2d(ch, 1, base, 1, 0, bias=False)]  # [B, 1, 1, 1]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
+        self.trunk_shape = (ch, base, base)
+        self.feature_dim = ch * base * base
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The trunk's output before the last convolution, flattened: [B, ch * base * base]."""
+        return self.net[:-1](x).flatten(1)  # [B, ch, base, base] -> [B, F]
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net[-1](h.view(h.shape[0], *self.trunk_shape)).flatten()  # [B, F] -> [B, ch, b, b] -> [B]
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.net(x).flatten()  # [B, 1, 1, 1] -> [B]

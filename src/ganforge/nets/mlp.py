@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -22,7 +23,7 @@ class MLPGenerator(nn.Module):
             nn.Tanh() if image else nn.Identity(),  # images live in [-1, 1]; points are unbounded
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.net(z).view(z.shape[0], *self.shape)  # [B, *shape]
 
 
@@ -36,6 +37,13 @@ class MLPDiscriminator(nn.Module):
             nn.LeakyReLU(0.2),
             nn.Linear(width, 1),
         )
+        self.feature_dim = width
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net[:-1](x.flatten(1))  # [B, prod(shape)] -> [B, width]
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net[-1](h).squeeze(1)  # [B, 1] -> [B]
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.net(x.flatten(1)).squeeze(1)  # [B, prod(shape)] -> [B]
