@@ -18,6 +18,7 @@ def test_every_registered_metric_returns_floats():
     args = {
         "class_coverage": (rng.integers(0, 3, 50), rng.integers(0, 3, 50), 3),
         "fid": (feats(40), feats(40)),
+        "inception_score": (np.full((10, 5), 0.2),),
         "kid": (feats(40), feats(40)),
         "memorisation": (feats(20), feats(40), feats(20)),
         "prdc": (feats(40), feats(40)),

@@ -14,6 +14,7 @@ from .memorisation import memorisation, nearest_neighbours
 from .modes import TOY2D_MODES, class_coverage, stacked_modes, toy2d_centers, toy2d_modes
 from .prdc import prdc
 from .registry import METRICS, get_metric
+from .score import inception_score
 
 __all__ = [
     "GaussianAccumulator",
@@ -24,6 +25,7 @@ __all__ = [
     "fid_from_stats",
     "gaussian_stats",
     "get_metric",
+    "inception_score",
     "kid",
     "kid_subset_indices",
     "memorisation",

@@ -10,29 +10,27 @@ KL conventions used throughout (natural log, 0 * log 0 = 0):
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
 
+from ..data.toy2d import toy2d_centers as data_toy2d_centers
 from ._common import as_float64, as_int_array
 
 _TOY2D_NAMES = ("toy2d-grid", "toy2d-ring")
 
 
 def toy2d_centers(name: str) -> tuple[np.ndarray, float]:
-    """Mode centres [M, 2] and per-axis std of a toy 2-D mixture (PacGAN's settings).
+    """Mode centres [M, 2] (float64 numpy) and per-axis std of a toy 2-D mixture: the data
+    module's `ganforge.data.toy2d.toy2d_centers` (PacGAN's settings), the one definition.
 
     toy2d-ring: 8 Gaussians at angles 2*pi*k/8 on the unit circle, sigma 0.01.
     toy2d-grid: 25 Gaussians at {-4, -2, 0, 2, 4}^2 (row-major in x, then y), sigma 0.05.
     """
-    if name == "toy2d-ring":
-        angles = 2.0 * np.pi * np.arange(8) / 8
-        return np.stack([np.cos(angles), np.sin(angles)], axis=1), 0.01  # [8, 2]
-    if name == "toy2d-grid":
-        ticks = (-4.0, -2.0, 0.0, 2.0, 4.0)
-        return np.array(list(itertools.product(ticks, ticks))), 0.05  # [25, 2]
-    raise ValueError(f"unknown toy2d dataset {name!r}; valid: {', '.join(sorted(_TOY2D_NAMES))}")
+    if name not in _TOY2D_NAMES:
+        raise ValueError(f"unknown toy2d dataset {name!r}; valid: {', '.join(sorted(_TOY2D_NAMES))}")
+    centers, sigma = data_toy2d_centers(name)
+    return centers.numpy().astype(np.float64), float(sigma)  # [M, 2]
 
 
 def _frozen(name: str) -> tuple[np.ndarray, float]:

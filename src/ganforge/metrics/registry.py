@@ -8,12 +8,14 @@ from .fid import fid, kid
 from .memorisation import memorisation
 from .modes import class_coverage, stacked_modes, toy2d_modes
 from .prdc import prdc
+from .score import inception_score
 
 MetricFn = Callable[..., dict[str, float]]
 
 METRICS: dict[str, MetricFn] = {
     "class_coverage": class_coverage,
     "fid": fid,
+    "inception_score": inception_score,
     "kid": kid,
     "memorisation": memorisation,
     "prdc": prdc,

@@ -1,0 +1,23 @@
+"""Long quality run (make test-slow): the toy2d preset on the 8-Gaussian ring, measured with the
+PacGAN protocol. Reference: docs/benchmarks.md table 2 (8/8 modes, 63.4% high quality)."""
+
+import pytest
+
+
+@pytest.mark.slow
+def test_toy2d_preset_covers_the_ring(tmp_path):
+    from ganforge.config import Config, apply_dict, get_preset
+    from ganforge.evaluate import evaluate
+    from ganforge.train import RunDir, Trainer
+
+    cfg = Config()
+    apply_dict(cfg, get_preset("toy2d").overrides, "preset toy2d")
+    cfg.train.device = "cpu"
+    trainer = Trainer(cfg)
+    run = RunDir(tmp_path / "ring")
+    run.create()
+    trainer.train(run, quiet=True)
+    m = evaluate(run.path, write=False)["metrics"]
+    assert 7 <= m["modes_covered"] <= 8
+    assert 0.5 <= m["high_quality_fraction"] <= 1.0
+    assert 0.0 <= m["mode_kl"] <= 0.5
