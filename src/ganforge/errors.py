@@ -10,6 +10,12 @@ class GanforgeError(ValueError):
     """Bad input from the user: the CLI prints the message on one line and exits with 2."""
 
 
+class DivergedError(GanforgeError):
+    """Training kept producing NaN/inf after the watchdog's rollbacks: the CLI exits with 3."""
+
+    exit_code = 3
+
+
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> GanforgeError:
     """The error for a name that is not registered, listing the valid ones."""
     valid = sorted(valid)

@@ -39,6 +39,14 @@ def collect() -> dict[str, float]:
     return out
 
 
+def pending(prefix: str = "") -> dict[str, Union[float, torch.Tensor]]:
+    """The running sums of the names starting with `prefix` since the last collect() (no host sync).
+
+    A sum is non-finite exactly when a non-finite value was reported (the divergence watchdog).
+    """
+    return {name: total for name, total in _sums.items() if name.startswith(prefix)}
+
+
 def set_enabled(flag: bool) -> None:
     """Turn reporting off (e.g. in sampling or evaluation code paths that reuse training code)."""
     global _enabled

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import pickle
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise GanforgeError(f"{path}: IDX header truncated")
     dims = tuple(int.from_bytes(buf[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(IDX_DTYPES[buf[2]])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # exact: np.prod would wrap around on huge headers
     if len(buf) - header != expected:
         raise GanforgeError(
             f"{path}: IDX size mismatch: header says {dims} ({expected} bytes of data), file has {len(buf) - header}"
@@ -97,8 +98,9 @@ def safe_unpickle(path: Path) -> Any:
     try:
         with open(path, "rb") as f:
             return _SafeUnpickler(io.BufferedReader(f), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise GanforgeError(f"{path}: not a CIFAR-10 python batch ({e})") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError, MemoryError, RecursionError) as e:  # damaged pickles raise all of these
+        raise GanforgeError(f"{path}: not a CIFAR-10 python batch ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def _get(d: dict, key: str) -> Any:

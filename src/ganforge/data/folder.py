@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -48,8 +49,10 @@ def class_labels(root: Path, files: list[Path]) -> tuple[Optional[list[int]], Op
 def load_image(path: Path, size: int, channels: int) -> np.ndarray:
     """One image as uint8 [C, size, size]: EXIF orientation applied, shorter side resized, centre-cropped.
 
-    Raises on anything unreadable (truncated, not an image, decompression bomb).
+    Raises on anything unreadable (truncated, not an image, decompression bomb, not a regular file).
     """
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block open() forever
+        raise OSError(f"not a regular file: {path}")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as im:
@@ -70,7 +73,8 @@ def load_image(path: Path, size: int, channels: int) -> np.ndarray:
 def _to_mode(im: Image.Image, channels: int) -> Image.Image:
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if arr.max() > 255 else 255.0
+        # 16-bit modes span 0..65535 even when an image is dark; a 32-bit "I" image may hold 8-bit values.
+        hi = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
         im = Image.fromarray((arr / hi * 255).round().clip(0, 255).astype(np.uint8), "L")
     if im.mode == "P":
         im = im.convert("RGBA")

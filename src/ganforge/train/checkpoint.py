@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -66,13 +66,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise GanforgeError(f"{path}: refused to load a checkpoint that is not plain weights ({first[:200]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise GanforgeError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:200]})") from None
+        raise GanforgeError(f"{path}: refused to load a checkpoint that is not plain weights ({_first_line(e, 'unsafe content')})") from None
+    except Exception as e:  # noqa: BLE001 - a damaged file makes torch.load raise many types (EOFError, KeyError, ...)
+        raise GanforgeError(f"{path}: not a readable checkpoint ({_first_line(e, type(e).__name__)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise GanforgeError(f"{path}: not a ganforge checkpoint (format {FORMAT_VERSION} expected)")
     return state
+
+
+def _first_line(e: BaseException, default: str) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else default
 
 
 def save_weights(module_state: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> None:
@@ -95,7 +99,18 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
             meta = dict(f.metadata() or {})
             return {k: f.get_tensor(k) for k in f.keys()}, meta
     except Exception as e:  # noqa: BLE001 - safetensors raises several types for a bad header
-        raise GanforgeError(f"{path}: not a valid safetensors file ({str(e).splitlines()[0][:200]})") from None
+        raise GanforgeError(f"{path}: not a valid safetensors file ({_first_line(e, type(e).__name__)})") from None
+
+
+def weights_step(path: str | Path) -> Optional[int]:
+    """The step recorded in a .safetensors file written by the trainer; None if missing or unreadable."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return int((f.metadata() or {})["step"])
+    except Exception:  # noqa: BLE001 - missing, corrupt, or not ours: all mean "rewrite it"
+        return None
 
 
 def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:

@@ -85,6 +85,22 @@ class RunDir:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
+        self.remove_stale_temp_files()
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete temporary files of writers that died mid-write (call only while holding the lock).
+
+        `.NAME.tmp-PID` of a process that is still alive (e.g. `ganforge report` writing now) is kept.
+        """
+        found = [p for d in (self.path, self.path / "checkpoints") if d.is_dir() for p in d.glob(".*.tmp*")]
+        stale = [p for p in found if not _alive(p.name.rpartition(".tmp-")[2])]
+        for p in stale:
+            try:
+                p.unlink()
+                log.info("removed %s, left by an interrupted write", p)
+            except OSError:
+                pass
+        return stale
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
@@ -112,6 +128,19 @@ class RunDir:
         tmp = self.stats.with_name(".stats.jsonl.tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
         os.replace(tmp, self.stats)
+
+
+def _alive(pid: str) -> bool:
+    """Whether `pid` names a running process other than this one ('' or garbage: no)."""
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _finite_json(record: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,168 @@
+"""The divergence watchdog: NaN/inf in a loss or a gradient rolls the run back with a lower learning rate.
+
+Every step the trainer hands the watchdog each phase's gradients; at the end of the step one
+device->host sync checks the step's losses (the `loss/*` names reported to ganforge.stats since the
+last log record) and the gradient norms for NaN/inf. On a checkpoint step the weights are checked
+too, so a checkpoint is only ever written from finite weights.
+
+On a bad step the run goes back to the last good checkpoint (or, before the first one exists, to
+the in-memory state it started from), both learning rates are multiplied by `watchdog.lr_factor`
+once more, and a `{"event": "rollback"}` record goes to stats.jsonl and the log. After
+`watchdog.max_rollbacks` rollbacks the next bad step stops the run with DivergedError (exit 3).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import TYPE_CHECKING, Any, Iterable, Optional
+
+import torch
+
+from .. import stats
+from ..config import WatchdogConfig
+from ..errors import DivergedError, GanforgeError
+from .checkpoint import load_checkpoint
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+log = logging.getLogger("ganforge")
+
+
+def _total_norm(tensors: Iterable[torch.Tensor]) -> Optional[torch.Tensor]:
+    """The 2-norm of all tensors together, as a device tensor (no host sync); None if there are none."""
+    tensors = [t.detach() for t in tensors]
+    if not tensors:
+        return None
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.float()) for t in tensors]))
+
+
+class Watchdog:
+    """Detects non-finite losses, gradients and weights; rolls the trainer back at most K times."""
+
+    def __init__(self, cfg: WatchdogConfig) -> None:
+        self.cfg = cfg
+        self.rollbacks = 0  # rollbacks so far in this run (saved in checkpoints)
+        self._checks: list[tuple[str, torch.Tensor]] = []
+        self._snapshot: Optional[dict[str, Any]] = None  # the start state, until a checkpoint exists
+
+    @property
+    def enabled(self) -> bool:
+        return self.cfg.enabled
+
+    @property
+    def lr_scale(self) -> float:
+        """The factor on both scheduled learning rates: lr_factor ** rollbacks."""
+        return self.cfg.lr_factor**self.rollbacks
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rollbacks": self.rollbacks}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rollbacks = int(state.get("rollbacks", 0))
+
+    # ------------------------------------------------------------------ detection
+
+    def start(self, trainer: "Trainer") -> None:
+        """Remember the state training starts from (a CPU copy) when no checkpoint holds it."""
+        self._checks.clear()
+        if self.enabled and not (trainer.run is not None and trainer.run.last.is_file()):
+            self._snapshot = {"step": trainer.step, "state": _cpu_copy(trainer.state_dict())}
+
+    def observe_grads(self, phase: str, params: Iterable[torch.nn.Parameter]) -> None:
+        """Queue the norm of this phase's gradients for the end-of-step check (no sync)."""
+        if self.enabled:
+            norm = _total_norm(p.grad for p in params if p.grad is not None)
+            if norm is not None:
+                self._checks.append((f"gradient norm of {phase}", norm))
+
+    def bad_step(self, trainer: "Trainer", weights: bool) -> Optional[str]:
+        """What was non-finite in the step just taken (None if all is well): one host sync."""
+        if not self.enabled:
+            return None
+        checks = self._checks
+        self._checks = []
+        for name, value in stats.pending("loss/").items():
+            checks.append((name, torch.as_tensor(value, dtype=torch.float32)))
+        if weights:
+            for label, net in (("G", trainer.G), ("D", trainer.D)):
+                norm = _total_norm(net.parameters())
+                if norm is not None:
+                    checks.append((f"weight norm of {label}", norm))
+        if not checks:
+            return None
+        values = torch.stack([v.detach().float().reshape(()).to(trainer.device) for _, v in checks])
+        if bool(torch.isfinite(values).all()):
+            return None
+        bad = [f"{name} = {float(v):g}" for (name, _), v in zip(checks, values.cpu()) if not torch.isfinite(v)]
+        return ", ".join(bad)
+
+    # ------------------------------------------------------------------ recovery
+
+    def rollback(self, trainer: "Trainer", reason: str) -> None:
+        """Restore the last good state with a lower learning rate, or raise DivergedError after K rollbacks."""
+        run, failed = trainer.run, trainer.step
+        assert run is not None
+        stats.collect()  # drop the bad step's statistics
+        if self.rollbacks >= self.cfg.max_rollbacks:
+            run.append_stats({"step": failed, "event": "diverged", "reason": reason, "rollbacks": self.rollbacks})
+            kept = f"the last good checkpoint {run.last} is kept" if run.last.is_file() else "no checkpoint was written"
+            msg = (
+                f"training diverged at step {failed} ({reason}) after {self.rollbacks} rollback(s) "
+                f"(watchdog.max_rollbacks={self.cfg.max_rollbacks}); {kept}. Try a lower --lr or gradient clipping"
+            )
+            log.warning("watchdog: training diverged at step %d (%s); stopping after %d rollback(s)", failed, reason, self.rollbacks)
+            raise DivergedError(msg)
+        rollbacks = self.rollbacks + 1
+        source = self._restore(trainer)
+        self.rollbacks = rollbacks
+        run.truncate_stats(trainer.step)
+        record = {
+            "step": trainer.step,
+            "event": "rollback",
+            "failed_step": failed,
+            "reason": reason,
+            "rollback": rollbacks,
+            "max_rollbacks": self.cfg.max_rollbacks,
+            "lr_scale": self.lr_scale,
+            "restored_from": source,
+        }
+        run.append_stats(record)
+        log.warning(
+            "step %d: non-finite %s; rollback %d of %d to step %d (%s), learning rates x%g",
+            failed, reason, rollbacks, self.cfg.max_rollbacks, trainer.step, source, self.lr_scale,
+        )
+
+    def _restore(self, trainer: "Trainer") -> str:
+        run = trainer.run
+        assert run is not None
+        snap_step = self._snapshot["step"] if self._snapshot is not None else -1
+        if run.last.is_file():
+            try:
+                state = load_checkpoint(run.last)
+            except GanforgeError as e:
+                if self._snapshot is None:
+                    raise
+                log.warning("cannot roll back to %s (%s): using the start state", run.last, e)
+            else:
+                if int(state["step"]) >= snap_step:
+                    trainer.load_state_dict(state, str(run.last))
+                    return str(run.last)
+        if self._snapshot is None:
+            raise GanforgeError(f"nothing to roll back to: no checkpoint at {run.last}")
+        trainer.load_state_dict(copy.deepcopy(self._snapshot["state"]), "start state")
+        return "start state"
+
+
+def _cpu_copy(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", copy=True)
+    if isinstance(x, dict):
+        return {k: _cpu_copy(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_cpu_copy(v) for v in x)
+    return copy.deepcopy(x)
+
+
+__all__ = ["Watchdog"]
