@@ -19,7 +19,7 @@ def build(**kw):
 
 def test_registry_lists_every_source():
     assert SOURCES.names() == sorted(
-        ["digits", "mnist", "fashion-mnist", "cifar10", "folder", "toy2d-ring", "toy2d-grid"]
+        ["digits", "mnist", "fashion-mnist", "cifar10", "folder", "toy2d-ring", "toy2d-grid", "stacked-digits", "stacked-mnist"]
     )
     with pytest.raises(ValueError, match="unknown dataset 'digit'.*did you mean 'digits'.*valid: cifar10, digits"):
         SOURCES.get("digit")

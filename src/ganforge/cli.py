@@ -23,7 +23,7 @@ from .config import (
     parse_assignment,
     set_value,
 )
-from .errors import GanforgeError
+from .errors import DivergedError, GanforgeError
 
 log = logging.getLogger("ganforge")
 
@@ -31,7 +31,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 # Keys a resumed run may change; every other difference from the saved config is a conflict.
-RESUMABLE_KEYS = ("train.steps", "train.device", "log.", "data.workers")
+RESUMABLE_KEYS = ("train.steps", "train.device", "log.", "data.workers", "watchdog.", "alarms.")
 
 
 def _defaults() -> Config:
@@ -90,7 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
         "anything else: a directory of PNG files",
     )
     s.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    s.add_argument("--class", dest="label", type=int, default=None, metavar="K",
+                   help="generate class K only (conditional runs; InfoGAN: category K) (default: all classes)")
     s.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+
+    r = sub.add_parser(
+        "report",
+        help="write RUN_DIR/report.html: curves, gradient flow, alarms, samples (or --compare several runs)",
+        description="Write one self-contained HTML page (images embedded, no network) about a run, "
+        "or with --compare put several runs side by side.",
+    )
+    r.add_argument("run", nargs="?", metavar="RUN_DIR", help="a run directory written by 'ganforge train'")
+    r.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="two or more run directories to compare on one page")
+    r.add_argument("--out", metavar="FILE.html", help="where to write (default: RUN_DIR/report.html; --compare: compare.html)")
+
+    _add_eval_parser(sub)
 
     demo = sub.add_parser("demo", help="the quick start: train the 'demo' preset on the built-in digits")
     demo.add_argument("--out", default=None, metavar="RUN_DIR", help="run directory (default: runs/demo-TIMESTAMP)")
@@ -111,7 +125,7 @@ def _add_train_options(t: argparse.ArgumentParser, d: Config) -> None:
     g.add_argument("--channels", type=int, choices=(1, 3), help="1 grayscale or 3 RGB (default: the data set's own; folder: 3)")
     g.add_argument("--arch", metavar="NAME", help=f"architecture: {_names('arch')} (default: {d.model.arch}: dcgan for images, mlp for toy2d)")
     g.add_argument("--objective", metavar="NAME", help=f"loss: {_names('objective')} (default: {d.objective.name})")
-    g.add_argument("--engine", metavar="NAME", help=f"training engine (default: {d.train.engine})")
+    g.add_argument("--engine", metavar="NAME", help=f"training engine: torch, or numpy (the from-scratch ganforge.backprop engine; mlp/dcgan, ns/minimax) (default: {d.train.engine})")
 
     h = t.add_argument_group("how to train")
     h.add_argument("--steps", type=int, metavar="N", help=f"total G updates; with --resume, the new total (default: {d.train.steps})")
@@ -135,6 +149,11 @@ def _add_train_options(t: argparse.ArgumentParser, d: Config) -> None:
     o.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint (default: none)")
     o.add_argument("--quiet", action="store_true", help="print nothing but errors and the result paths (default: off)")
     o.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    o.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N steps into RUN_DIR/metrics.jsonl and keep the best checkpoint (default: 0, off)")
+    o.add_argument("--eval-metric", metavar="NAME", help="metric that picks the best checkpoint, e.g. fid, kid_mean, modes_covered (default: fid)")
+    o.add_argument("--tensorboard", action="store_const", const=True, default=None,
+                   help="also write TensorBoard scalars and sample grids to RUN_DIR/tensorboard (needs: pip install tensorboard) (default: off)")
+    o.add_argument("--no-report", action="store_true", help="do not write RUN_DIR/report.html at the end (default: write it)")
 
 
 # Flag name -> dotted config keys it sets.
@@ -154,6 +173,9 @@ FLAG_KEYS: dict[str, tuple[str, ...]] = {
     "z_dim": ("model.z_dim",),
     "seed": ("train.seed",),
     "device": ("train.device",),
+    "eval_every": ("log.eval_every",),
+    "eval_metric": ("log.eval_metric",),
+    "tensorboard": ("log.tensorboard",),
 }
 
 
@@ -220,7 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             old, new = _lookup(saved, k), _lookup(cfg, k)
             raise GanforgeError(
                 f"--resume {run.path}: {k} is {old!r} in the run but {new!r} here "
-                f"({len(conflicts)} conflicting key(s); only --steps, --device and log.* may change)"
+                f"({len(conflicts)} conflicting key(s); only --steps, --device, log.*, watchdog.* and alarms.* may change)"
             )
     else:
         cfg = config_from_args(args)
@@ -229,6 +251,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
 
     _setup_console_logging(args.quiet, progress)
+    if cfg.train.engine == "numpy":  # ganforge.backprop: the from-scratch numpy engine
+        from .train.numpy_engine import NumpyTrainer as Trainer  # noqa: N814
     trainer = Trainer(cfg, progress=progress)
     if run is None:
         out = args.out or default_run_dir(trainer.cfg)
@@ -244,6 +268,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                  trainer.cfg.objective.name, trainer.cfg.g_optim.name, trainer.device, run.path)
         with _graceful_stop(trainer):
             trainer.train(run, quiet=args.quiet, progress=progress)
+    except DivergedError:
+        if not args.no_report:  # a failed run is when the report (alarms, gradient flow) matters most
+            _write_report_after_training(run)
+        raise
     finally:
         trainer.source.close()
         run.unlock()
@@ -251,6 +279,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if trainer.stop_requested:
         print(f"stopped at step {trainer.step}; checkpoint saved. Continue with: ganforge train --resume {run.path}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if not args.no_report:
+        _write_report_after_training(run)
     _print_results(run)
     return 0
 
@@ -297,6 +327,16 @@ class _graceful_stop:
             signal.signal(sig, handler)
 
 
+def _write_report_after_training(run: Any) -> None:
+    """report.html at the end of training; a failure here is reported but does not fail the run."""
+    from .report.html import write_report
+
+    try:
+        write_report(run.path)
+    except Exception as e:  # noqa: BLE001 - training succeeded; say what went wrong and carry on
+        print(f"warning: could not write {run.path / 'report.html'}: {e} (try: ganforge report {run.path})", file=sys.stderr)
+
+
 def _print_results(run: Any) -> None:
     samples = sorted(run.samples.glob("*.png"))
     print(f"run directory:  {run.path}")
@@ -305,6 +345,8 @@ def _print_results(run: Any) -> None:
     print(f"statistics:     {run.stats}")
     print(f"checkpoint:     {run.last}")
     print(f"generator:      {run.generator}")
+    if (run.path / "report.html").is_file():
+        print(f"report:         {run.path / 'report.html'}")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -312,8 +354,55 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     if args.n <= 0:
         raise GanforgeError(f"--n must be positive, got {args.n}")
-    path = sample_to_path(args.run, args.n, args.out, seed=args.seed, device=args.device)
+    path = sample_to_path(args.run, args.n, args.out, seed=args.seed, device=args.device, label=args.label)
     print(path)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report.html import write_compare, write_report
+
+    if args.compare:
+        runs = ([args.run] if args.run else []) + args.compare
+        path = write_compare(runs, args.out or "compare.html")
+    elif args.run:
+        path = write_report(args.run, args.out)
+    else:
+        raise GanforgeError("give a run directory (ganforge report RUN_DIR) or --compare RUN_A RUN_B ...")
+    print(path)
+    return 0
+
+
+def _add_eval_parser(sub: Any) -> None:
+    e = sub.add_parser(
+        "eval",
+        help="measure a run's generator: FID/KID with the real-vs-real floor, precision/recall, modes, memorisation",
+        description="Evaluate a run's generator (its EMA when present) against its real data; each number is "
+        "printed with its protocol and appended to RUN_DIR/metrics.jsonl.",
+    )
+    e.add_argument("--run", required=True, metavar="RUN_DIR", help="a run directory written by 'ganforge train'")
+    e.add_argument("--n", type=int, default=None, metavar="N", help="generated (and real) samples (default: min(2000, half the real set); toy2d: 2500)")
+    e.add_argument("--json", action="store_true", help="print one JSON object instead of the table (default: off)")
+    e.add_argument("--metrics", default=None, metavar="LIST", help="comma-separated groups: fid,kid,prdc,score,classes,modes,memorisation (default: all that apply)")
+    e.add_argument("--features", default="auto", metavar="NAME", help="auto | classifier | pixels | inception (default: auto: the shipped classifier, else pixels)")
+    e.add_argument("--inception-weights", default=None, metavar="PATH", help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth (SHA-256 checked) for standard FID (default: none)")
+    e.add_argument("--seed", type=int, default=0, help="noise and subset seed (default: 0)")
+    e.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: cpu)")
+    e.add_argument("--no-write", action="store_true", help="do not append to RUN_DIR/metrics.jsonl or write eval/ images (default: write)")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluate import evaluate, format_table
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    result = evaluate(args.run, args.n, metrics=metrics, features=args.features, inception_weights=args.inception_weights,
+                      seed=args.seed, device=args.device, write=not args.no_write)
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        print(format_table(result))
     return 0
 
 
@@ -330,7 +419,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return main(argv)
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"train": cmd_train, "sample": cmd_sample, "demo": cmd_demo}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": cmd_train, "sample": cmd_sample, "report": cmd_report, "demo": cmd_demo,
+    "eval": cmd_eval,
+}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -343,7 +435,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return COMMANDS[args.command](args)
     except GanforgeError as e:
         print(f"ganforge {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return getattr(e, "exit_code", EXIT_USAGE)  # DivergedError: 3
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from typing import Any, Optional, Union
 import yaml
 
 from .errors import GanforgeError, unknown_name
+
+
+ENGINES = ("torch", "numpy")  # train.engine (--engine): the PyTorch trainer, or ganforge.backprop's
 
 
 @dataclass
@@ -37,12 +41,29 @@ class ModelConfig:
     z_dim: int = 100
     g_width: Optional[int] = None  # None: the architecture's default (mlp 128 units, dcgan 64 channels)
     d_width: Optional[int] = None
+    # The GAN family (ganforge.nets): labels, layers and heads.
+    conditioning: str = "none"  # none | concat (cGAN) | projection (projection D) | acgan (auxiliary classifier)
+    g_conditioning: str = "auto"  # how labels enter G: auto (cbn for resnet, else embed) | embed | cbn
+    num_classes: Optional[int] = None  # resolved from the data set when conditioning is on
+    spectral_norm_d: bool = False  # spectral normalisation on every D weight
+    spectral_norm_g: bool = False  # ... and on G's
+    attention: Optional[Union[int, str]] = None  # resnet: SAGAN self-attention at this resolution, or auto
+    info_cat: int = 0  # InfoGAN: categories of the categorical code (0: none); carved out of z
+    info_cont: int = 0  # InfoGAN: continuous codes, uniform on [-1, 1]; carved out of z
 
 
 @dataclass
 class ObjectiveConfig:
     name: str = "ns"  # ns (non-saturating) | minimax (the original saturating loss)
     n_dis: int = 1  # D updates per G update
+    clip: float = 0.01  # wgan: D's weights are clipped to [-clip, clip] after each D step
+    gp_lambda: float = 10.0  # wgan-gp: weight of the gradient penalty on random interpolates
+    r1_gamma: float = 0.0  # R1 penalty gamma/2 E||grad D(x)||^2 on real data, any objective (0: off)
+    r1_every: int = 1  # lazy R1: apply it every N D steps (scaled by N)
+    ac_weight: float = 1.0  # acgan conditioning: weight of the auxiliary classification loss
+    info_weight: float = 1.0  # InfoGAN: weight of the mutual-information (Q) loss
+    began_gamma: float = 0.5  # began: diversity ratio E[L(G(z))] / E[L(x)] the controller aims for
+    began_lambda_k: float = 0.001  # began: learning rate of the equilibrium controller k_t
 
 
 @dataclass
@@ -68,7 +89,9 @@ class TrainConfig:
     batch_size: int = 64
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    engine: str = "torch"
+    engine: str = "torch"  # torch | numpy (ganforge.backprop, the from-scratch engine: MLP/DCGAN, ns/minimax)
+    ema_decay: Optional[float] = None  # e.g. 0.999: keep an EMA of G's weights for samples and metrics (None: off)
+    diffaugment: str = ""  # DiffAugment policy for D's inputs: comma list of translation, cutout, color ("": off)
 
 
 @dataclass
@@ -78,6 +101,38 @@ class LogConfig:
     sample_every: int = 500  # sample grid from the fixed noise batch
     checkpoint_every: int = 500
     n_samples: int = 64  # images in each sample grid
+    tensorboard: bool = False  # --tensorboard: scalars and sample grids under RUN/tensorboard
+    eval_every: int = 0  # --eval-every: evaluate into RUN/metrics.jsonl every N steps (0: off)
+    eval_metric: str = "fid"  # --eval-metric: the metric that picks checkpoints/best.pt
+    eval_n: Optional[int] = None  # samples per evaluation during training (None: ganforge eval's default)
+
+
+@dataclass
+class WatchdogConfig:
+    """The divergence watchdog (ganforge.train.watchdog): NaN/inf in a loss or gradient -> roll back."""
+
+    enabled: bool = True  # check every step's losses and gradient norms for NaN/inf
+    max_rollbacks: int = 3  # K: rollbacks to the last good checkpoint before the run stops (exit 3)
+    lr_factor: float = 0.5  # both learning rates are multiplied by this at every rollback
+
+
+@dataclass
+class AlarmConfig:
+    """Thresholds of the training alarms (ganforge.alarms), checked at every stats.jsonl record."""
+
+    enabled: bool = True
+    confident_fake: float = 0.05  # D(G(z)) below this: D confidently rejects the fakes
+    vanishing_ratio: float = 0.1  # ... and G's total gradient norm below this fraction of its peak so far: vanishing
+    vanishing_grad: float = 1e-4  # ... or below this absolute value: vanishing gradients in G
+    exploding_grad: float = 1e3  # total gradient norm of G or D above this: exploding gradients
+    max_update_ratio: float = 1.0  # a layer's ||update|| / ||weight|| above this: exploding updates
+    pinned: float = 0.02  # D(x) > 1-pinned and D(G(z)) < pinned: D overpowers G; D(G(z)) > 1-pinned: G overpowers D
+    patience: int = 3  # consecutive records a D/G balance condition must hold before it fires
+    max_loss: float = 100.0  # |loss/D| or |loss/G| above this (or NaN/inf anywhere): divergence
+    min_diversity: float = 0.05  # generated / real mean pairwise distance below this: mode collapse (a fresh G: ~0.1-0.3)
+    diversity_samples: int = 64  # generated (fixed noise) and real samples in that comparison
+    min_coverage_ratio: float = 0.5  # class coverage (shipped classifier) below this fraction of its peak: mode collapse
+    diversity_warmup: int = 0  # no mode-collapse alarm before this step
 
 
 @dataclass
@@ -89,6 +144,8 @@ class Config:
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)
+    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     preset: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,7 +213,13 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             return int(value)
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer beyond float range
+                number = float("inf")
+            if not math.isfinite(number):
+                raise GanforgeError(f"config key '{key}': expected a finite number, got {value!r}")
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -166,7 +229,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
 def _unknown_key(key: str, valid: list[str]) -> GanforgeError:
     close = difflib.get_close_matches(key, valid, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return GanforgeError(f"unknown config key '{key}'{hint}")
+    shown = key if key.isprintable() else repr(key)[1:-1]  # the error stays one line
+    return GanforgeError(f"unknown config key '{shown}'{hint}")
 
 
 def all_keys(obj: Any = None, prefix: str = "") -> list[str]:
@@ -283,6 +347,10 @@ def validate(cfg: Config) -> None:
         raise GanforgeError(f"data.workers must be >= 0, got {cfg.data.workers}")
     for name in ("log_every", "grad_every", "sample_every", "checkpoint_every", "n_samples"):
         positive(f"log.{name}", getattr(cfg.log, name))
+    if cfg.watchdog.max_rollbacks < 0:
+        raise GanforgeError(f"watchdog.max_rollbacks must be >= 0, got {cfg.watchdog.max_rollbacks}")
+    if not 0.0 < cfg.watchdog.lr_factor <= 1.0:
+        raise GanforgeError(f"watchdog.lr_factor must be in (0, 1], got {cfg.watchdog.lr_factor}")
     for which in ("g_optim", "d_optim"):
         o: OptimConfig = getattr(cfg, which)
         positive(f"{which}.lr (--lr)", o.lr)
@@ -303,9 +371,36 @@ def validate(cfg: Config) -> None:
             raise GanforgeError(f"{which}.gamma must be in (0, 1], got {o.gamma}")
         if not 0.0 <= o.min_lr_factor <= 1.0:
             raise GanforgeError(f"{which}.min_lr_factor must be in [0, 1], got {o.min_lr_factor}")
+    if t.engine not in ENGINES:
+        raise unknown_name("engine", t.engine, ENGINES)
     dev = t.device
     if not (dev in ("auto", "cpu", "cuda") or dev.startswith("cuda:")):
         raise GanforgeError(f"train.device (--device) must be auto, cpu, cuda or cuda:N, got '{dev}'")
+    _validate_family(cfg)
+
+
+def _validate_family(cfg: Config) -> None:
+    """Range checks of the GAN-family keys (objectives, conditioning, EMA, DiffAugment)."""
+    o, m, t = cfg.objective, cfg.model, cfg.train
+    for key in ("clip", "r1_every"):
+        if not getattr(o, key) > 0:
+            raise GanforgeError(f"objective.{key} must be positive, got {getattr(o, key)}")
+    for key in ("gp_lambda", "r1_gamma", "ac_weight", "info_weight", "began_gamma", "began_lambda_k"):
+        if not getattr(o, key) >= 0:
+            raise GanforgeError(f"objective.{key} must be >= 0, got {getattr(o, key)}")
+    if m.info_cat < 0 or m.info_cont < 0 or m.info_cat == 1:
+        raise GanforgeError(f"model.info_cat must be 0 or >= 2 and model.info_cont >= 0, got {m.info_cat}, {m.info_cont}")
+    if m.info_cat + m.info_cont >= m.z_dim:
+        raise GanforgeError(
+            f"model.z_dim ({m.z_dim}) must exceed the InfoGAN codes it carries (info_cat + info_cont = {m.info_cat + m.info_cont})"
+        )
+    if isinstance(m.attention, str) and m.attention != "auto":
+        raise GanforgeError(f"model.attention must be a resolution (e.g. 16), auto or null, got '{m.attention}'")
+    if t.ema_decay is not None and not 0.0 <= t.ema_decay < 1.0:
+        raise GanforgeError(f"train.ema_decay must be in [0, 1) or null, got {t.ema_decay}")
+    bad = [p for p in t.diffaugment.split(",") if p.strip() and p.strip() not in ("translation", "cutout", "color")]
+    if bad:
+        raise GanforgeError(f"train.diffaugment: unknown policy '{bad[0]}'; valid: translation, cutout, color")
 
 
 # ----------------------------------------------------------------------------- presets
@@ -372,5 +467,118 @@ register_preset(
         "d_optim": {"lr": 2e-3, "schedule": "cosine"},
         "train": {"steps": 4000, "batch_size": 256},
         "log": {"sample_every": 500, "checkpoint_every": 1000},
+    },
+)
+
+# The GAN family (ganforge.objectives, ganforge.nets): the papers' hyper-parameters; no data set is fixed.
+_ADAM_0_9 = {"name": "adam", "betas": [0.0, 0.9]}
+register_preset(
+    "dcgan-ns",
+    "DCGAN with the non-saturating loss (Radford et al. 2016; Goodfellow et al. 2014): the dcgan recipe",
+    {
+        "model": {"arch": "dcgan"},
+        "objective": {"name": "ns"},
+        "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+    },
+)
+register_preset(
+    "wgan",
+    "WGAN (Arjovsky et al. 2017): DCGAN nets, weight clipping 0.01, n_dis 5, RMSprop lr 5e-5",
+    {
+        "model": {"arch": "dcgan"},
+        "objective": {"name": "wgan", "clip": 0.01, "n_dis": 5},
+        "g_optim": {"name": "rmsprop", "lr": 5e-5},
+        "d_optim": {"name": "rmsprop", "lr": 5e-5},
+    },
+)
+register_preset(
+    "wgan-gp",
+    "WGAN-GP (Gulrajani et al. 2017): ResNet, gradient penalty lambda 10, n_dis 5, Adam lr 1e-4 betas (0, 0.9)",
+    {
+        "model": {"arch": "resnet"},
+        "objective": {"name": "wgan-gp", "gp_lambda": 10.0, "n_dis": 5},
+        "g_optim": {**_ADAM_0_9, "lr": 1e-4},
+        "d_optim": {**_ADAM_0_9, "lr": 1e-4},
+    },
+)
+register_preset(
+    "lsgan",
+    "LSGAN (Mao et al. 2017): DCGAN nets, least-squares loss (a=0, b=c=1), Adam lr 2e-4 beta1 0.5",
+    {
+        "model": {"arch": "dcgan"},
+        "objective": {"name": "lsgan"},
+        "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+    },
+)
+register_preset(
+    "sngan-hinge",
+    "SNGAN (Miyato et al. 2018): ResNet, spectral norm on D, hinge loss, n_dis 5, Adam lr 2e-4 betas (0, 0.9)",
+    {
+        "model": {"arch": "resnet", "spectral_norm_d": True},
+        "objective": {"name": "hinge", "n_dis": 5},
+        "g_optim": {**_ADAM_0_9, "lr": 2e-4},
+        "d_optim": {**_ADAM_0_9, "lr": 2e-4},
+    },
+)
+register_preset(
+    "sagan",
+    "SAGAN (Zhang et al. 2019): ResNet + self-attention, spectral norm on G and D, hinge, TTUR lr 1e-4 / 4e-4",
+    {
+        "model": {"arch": "resnet", "attention": "auto", "spectral_norm_d": True, "spectral_norm_g": True},
+        "objective": {"name": "hinge", "n_dis": 1},
+        "g_optim": {**_ADAM_0_9, "lr": 1e-4},
+        "d_optim": {**_ADAM_0_9, "lr": 4e-4},
+    },
+)
+register_preset(
+    "began",
+    "BEGAN (Berthelot et al. 2017): autoencoder D, L1 losses, gamma 0.5, lambda_k 1e-3, Adam lr 1e-4",
+    {
+        "model": {"arch": "began", "z_dim": 64},
+        "objective": {"name": "began", "began_gamma": 0.5, "began_lambda_k": 0.001},
+        "g_optim": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999]},
+        "d_optim": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999]},
+    },
+)
+register_preset(
+    "infogan",
+    "InfoGAN (Chen et al. 2016): DCGAN nets, a 10-way categorical and 2 continuous codes, G lr 1e-3, D lr 2e-4",
+    {
+        "model": {"arch": "dcgan", "z_dim": 74, "info_cat": 10, "info_cont": 2},
+        "objective": {"name": "infogan", "info_weight": 1.0},
+        "g_optim": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]},
+        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+    },
+)
+register_preset(
+    "cgan",
+    "conditional GAN (Mirza & Osindero 2014): label embedding into G, one-hot label planes into D (DCGAN nets)",
+    {
+        "model": {"arch": "dcgan", "conditioning": "concat"},
+        "objective": {"name": "ns"},
+        "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+    },
+)
+register_preset(
+    "cgan-projection",
+    "projection cGAN (Miyato & Koyama 2018): ResNet, conditional BN in G, projection D with spectral norm, hinge",
+    {
+        "model": {"arch": "resnet", "conditioning": "projection", "g_conditioning": "cbn", "spectral_norm_d": True},
+        "objective": {"name": "hinge", "n_dis": 5},
+        "g_optim": {**_ADAM_0_9, "lr": 2e-4},
+        "d_optim": {**_ADAM_0_9, "lr": 2e-4},
+    },
+)
+register_preset(
+    "acgan",
+    "AC-GAN (Odena et al. 2017): DCGAN nets, label embedding into G, an auxiliary classifier on D's trunk",
+    {
+        "model": {"arch": "dcgan", "conditioning": "acgan"},
+        "objective": {"name": "ns", "ac_weight": 1.0},
+        "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
     },
 )

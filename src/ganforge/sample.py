@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -35,18 +36,40 @@ def load_generator(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.M
 
 
 @torch.no_grad()
-def generate(G: torch.nn.Module, n: int, z_dim: int, seed: int = 0, batch: int = 1024) -> torch.Tensor:
-    """n samples from G, with noise from a generator seeded by `seed` (same seed, same samples)."""
+def generate(
+    G: torch.nn.Module, n: int, z_dim: int, seed: int = 0, batch: int = 1024, label: Optional[int] = None
+) -> torch.Tensor:
+    """n samples from G, with noise from a generator seeded by `seed` (same seed, same samples).
+
+    `label`: generate class K only (conditional runs; InfoGAN: category K of the categorical code).
+    """
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, z_dim, generator=gen)  # [n, z]
     device = next(G.parameters()).device
-    return torch.cat([G(c.to(device)).cpu() for c in z.split(batch)])
+    y = None if label is None else torch.full((batch,), label, dtype=torch.long, device=device)
+    if y is None:
+        return torch.cat([G(c.to(device)).cpu() for c in z.split(batch)])
+    return torch.cat([G(c.to(device), y[: len(c)]).cpu() for c in z.split(batch)])
 
 
-def sample_to_path(run_dir: str | Path, n: int, out: str | Path, seed: int = 0, device: str = "cpu") -> Path:
-    """Write n samples to out: .png grid, .npy array, or a directory of PNG files."""
+def check_label(G: torch.nn.Module, label: Optional[int]) -> None:
+    """--class K must name a class of a conditional (or InfoGAN categorical) generator."""
+    if label is None:
+        return
+    k = getattr(G, "num_classes", None)
+    if not k:
+        raise GanforgeError("--class needs a conditional run (model.conditioning) or InfoGAN categories (model.info_cat)")
+    if not 0 <= label < k:
+        raise GanforgeError(f"--class {label}: this generator has classes 0..{k - 1}")
+
+
+def sample_to_path(
+    run_dir: str | Path, n: int, out: str | Path, seed: int = 0, device: str = "cpu", label: Optional[int] = None
+) -> Path:
+    """Write n samples to out: .png grid, .npy array, or a directory of PNG files (`label`: class K only)."""
     G, cfg = load_generator(run_dir, device)
-    x = generate(G, n, cfg.model.z_dim, seed)
+    check_label(G, label)
+    x = generate(G, n, cfg.model.z_dim, seed, label=label)
     out = Path(out)
     points = x.ndim == 2
     if out.suffix.lower() == ".npy":

@@ -170,4 +170,25 @@ def _toy2d_builder(name: str) -> Builder:
 SOURCES.register("toy2d-ring")(_toy2d_builder("toy2d-ring"))
 SOURCES.register("toy2d-grid")(_toy2d_builder("toy2d-grid"))
 
+
+def _stacked_builder(name: str) -> Builder:
+    def build(cfg: DataConfig, seed: int, device: torch.device, batch_size: int, progress: bool) -> Source:
+        from .stacked import STACKED_ITEMS, stack_digits, stacked_base
+
+        if cfg.channels not in (None, 3):
+            raise GanforgeError(f"dataset '{name}' has 3 channels (one digit each): --channels {cfg.channels} does not apply")
+        path = str(_require_dir(cfg)) if name == "stacked-mnist" else None
+        images, labels = stacked_base(name, path, cfg.split)
+        n = min(cfg.max_items or STACKED_ITEMS, STACKED_ITEMS)
+        x, y = stack_digits(images, labels, n, seed=1 if cfg.split == "train" else 2)  # [n, 3, H, W], [n]
+        names = [f"{m:03d}" for m in range(1000)]
+        return _tensor_source(name, x, y.numpy(), cfg, seed, device, names)
+
+    build.__doc__ = f"{name}: three random digits in three channels, label 100*d0 + 10*d1 + d2 (1,000 modes)."
+    return build
+
+
+SOURCES.register("stacked-digits")(_stacked_builder("stacked-digits"))
+SOURCES.register("stacked-mnist")(_stacked_builder("stacked-mnist"))
+
 __all__ = ["SOURCES", "Source", "Spec", "InMemorySource", "build_source", "is_points", "toy2d_centers"]

@@ -14,8 +14,11 @@ from .. import stats
 from ..config import Config, validate
 from ..data import Source, Spec, build_source, is_points, toy2d_centers
 from ..errors import GanforgeError
-from ..nets import build_nets, resolve_arch
+from ..nets import build_nets, resolve_arch, resolve_labels
+from ..nets.heads import class_grid_inputs
 from ..objectives import build_objective
+from ..alarms import Alarms, check_config as check_alarms
+from ..report.tensorboard import TensorBoardWriter
 from ..report import save_grid, save_points
 from .checkpoint import (
     atomic_write,
@@ -25,10 +28,15 @@ from .checkpoint import (
     save_checkpoint,
     save_weights,
     set_rng_state,
+    weights_step,
 )
+from . import gradflow
+from .gradflow import layer_grad_norms  # noqa: F401  (re-exported: ganforge.train.layer_grad_norms)
+from .ema import EMA
 from .optim import build_optimizer, check_optim, clip_gradients, lr_at, set_lr
 from .progress import Progress
 from .rundir import RunDir
+from .watchdog import Watchdog
 
 log = logging.getLogger("ganforge")
 
@@ -47,23 +55,8 @@ def spec_from_config(cfg: Config) -> Spec:
         return Spec(kind="points", shape=(2,))
     if cfg.data.image_size is None or cfg.data.channels is None:
         raise GanforgeError("config has no resolved data.image_size / data.channels")
-    return Spec(kind="image", shape=(cfg.data.channels, cfg.data.image_size, cfg.data.image_size))
-
-
-def layer_grad_norms(net: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
-    """The gradient norm of every module that owns parameters, plus the total, as device tensors."""
-    out: dict[str, torch.Tensor] = {}
-    squares = []
-    for name, module in net.named_modules():
-        grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
-        if not grads:
-            continue
-        sq = torch.stack([g.detach().float().pow(2).sum() for g in grads]).sum()
-        squares.append(sq)
-        out[f"{prefix}/{name or 'root'}"] = sq.sqrt()
-    if squares:
-        out[f"{prefix}/total"] = torch.stack(squares).sum().sqrt()
-    return out
+    return Spec(kind="image", shape=(cfg.data.channels, cfg.data.image_size, cfg.data.image_size),
+                num_classes=cfg.model.num_classes)
 
 
 class Trainer:
@@ -73,6 +66,10 @@ class Trainer:
         validate(cfg)
         check_optim(cfg.g_optim)
         check_optim(cfg.d_optim)
+        from ..evaluate import check_eval_config
+
+        check_eval_config(cfg)
+        check_alarms(cfg.alarms)
         if cfg.train.engine != "torch":
             raise GanforgeError(f"this trainer runs --engine torch, not '{cfg.train.engine}'")
         self.device = device or pick_device(cfg.train.device)
@@ -82,10 +79,13 @@ class Trainer:
         self.cfg = cfg = cfg.copy()
         # Resolve "auto" and native sizes so that config.yaml states exactly what ran.
         cfg.model.arch = resolve_arch(cfg.model.arch, spec)
+        resolve_labels(cfg.model, spec, cfg.data.dataset)  # model.num_classes for conditional runs
         if spec.kind == "image":
             cfg.data.channels, cfg.data.image_size = spec.channels, spec.image_size
         self.G, self.D = (m.to(self.device) for m in build_nets(spec, cfg.model))
         self.objective = build_objective(cfg.objective)
+        self.objective.setup(cfg, self.G, self.D)  # bad combinations fail here, before the run directory
+        self.ema = EMA(self.G, cfg.train.ema_decay) if cfg.train.ema_decay is not None else None
         self.opt_G = build_optimizer(self.G.parameters(), cfg.g_optim)
         self.opt_D = build_optimizer(self.D.parameters(), cfg.d_optim)
         gen = torch.Generator().manual_seed(cfg.train.seed + 1)
@@ -94,6 +94,7 @@ class Trainer:
         self.step = 0
         self.run: Optional[RunDir] = None
         self.stop_requested = False  # set by a signal handler: stop (and checkpoint) after this step
+        self.watchdog = Watchdog(cfg.watchdog)  # NaN/inf -> roll back with a lower lr (train/watchdog.py)
 
     # ------------------------------------------------------------------ state
 
@@ -108,6 +109,8 @@ class Trainer:
             "data": self.source.state_dict(),
             "rng": rng_state(),
             "fixed_z": self.fixed_z.cpu(),
+            **({"G_ema": self.ema.state_dict()} if self.ema is not None else {}),
+            "watchdog": self.watchdog.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any], where: str = "checkpoint") -> None:
@@ -119,18 +122,26 @@ class Trainer:
         self.source.load_state_dict(state["data"])
         set_rng_state(state["rng"])
         self.fixed_z = state["fixed_z"].to(self.device)
+        if self.ema is not None:
+            load_module_state(self.ema.model, state["G_ema"], f"{where}: G_ema")
         self.step = int(state["step"])
+        if "watchdog" in state:
+            self.watchdog.load_state_dict(state["watchdog"])
 
     def save(self) -> None:
         assert self.run is not None
         save_checkpoint(self.state_dict(), self.run.last)
         meta = {"step": str(self.step), "arch": self.cfg.model.arch, "z_dim": str(self.cfg.model.z_dim)}
-        save_weights(self.G.state_dict(), self.run.generator, meta)
+        meta["ema"] = "true" if self.ema is not None else "false"  # generator.safetensors holds the EMA weights
+        save_weights((self.ema.model if self.ema is not None else self.G).state_dict(), self.run.generator, meta)
 
     def resume_from(self, run: RunDir) -> None:
         if run.last.is_file():
             self.load_state_dict(load_checkpoint(run.last), str(run.last))
             run.truncate_stats(self.step)
+            if weights_step(run.generator) != self.step:  # killed between last.pt and the weights file
+                self.run = run
+                self.save()
         else:
             log.warning("no checkpoint in %s yet: starting from step 0", run.path)
 
@@ -146,13 +157,17 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         z = torch.randn(real.shape[0], self.cfg.model.z_dim, device=self.device)
         self.objective.accumulate_gradients(phase, self.G, self.D, real, labels, z)
-        if grads:
-            for name, value in layer_grad_norms(net, f"grad/{phase}").items():
-                stats.report(name, value)
+        self.watchdog.observe_grads(phase, net.parameters())
+        before = gradflow.report_before_step(net, phase) if grads else None  # grad/<phase>/<layer>
         norm = clip_gradients([p for p in net.parameters() if p.grad is not None], ocfg)
         if norm is not None:
             stats.report(f"grad/{phase}/preclip_total", norm)
         opt.step()
+        self.objective.after_step(phase, self.G, self.D)  # e.g. WGAN's weight clipping
+        if phase == "G" and self.ema is not None:
+            self.ema.update(self.G)
+        if before is not None:
+            gradflow.report_after_step(net, phase, before)  # weight/<phase>/<layer>, update/<phase>/<layer>
 
     def train(self, run: RunDir, quiet: bool = False, progress: bool = False) -> Path:
         """Train to cfg.train.steps, writing samples, stats and checkpoints into `run`."""
@@ -162,15 +177,18 @@ class Trainer:
         if self.step >= total:
             log.info("run is already at step %d of %d: nothing to do", self.step, total)
             return run.path
+        self.alarms = Alarms(cfg.alarms, run.path, self.step)  # RUN/alarms.jsonl
+        self.tb = TensorBoardWriter(run.path) if cfg.log.tensorboard else None  # --tensorboard
         if self.step == 0:
             self.write_samples()
         bar = Progress(total, self.step, enabled=progress and not quiet)
         self.G.train()
         self.D.train()
+        self.watchdog.start(self)
         self._t_log, self._s_log = time.perf_counter(), self.step
         while self.step < total:
-            lr_g = lr_at(cfg.g_optim, self.step, total)
-            lr_d = lr_at(cfg.d_optim, self.step, total)
+            lr_g = lr_at(cfg.g_optim, self.step, total) * self.watchdog.lr_scale
+            lr_d = lr_at(cfg.d_optim, self.step, total) * self.watchdog.lr_scale
             set_lr(self.opt_G, lr_g)
             set_lr(self.opt_D, lr_d)
             grads = self.step % cfg.log.grad_every == 0
@@ -179,6 +197,12 @@ class Trainer:
                 self._phase("D", real, labels, grads)
             self._phase("G", real, labels, grads)
             self.step += 1
+            saving = self.step % cfg.log.checkpoint_every == 0 or self.step == total or self.stop_requested
+            bad = self.watchdog.bad_step(self, weights=saving)  # one host sync per step
+            if bad:
+                self.watchdog.rollback(self, bad)  # or DivergedError after watchdog.max_rollbacks
+                self._t_log, self._s_log = time.perf_counter(), self.step
+                continue
             self._maintenance(bar, lr_g, lr_d)
             if self.stop_requested:
                 if self.step % self.cfg.log.checkpoint_every:
@@ -186,6 +210,8 @@ class Trainer:
                 log.info("stopped on request at step %d; checkpoint saved", self.step)
                 break
         bar.close()
+        if self.tb is not None:
+            self.tb.close()
         return run.path
 
     def _maintenance(self, bar: "Progress", lr_g: float, lr_d: float) -> None:
@@ -195,7 +221,10 @@ class Trainer:
             record = {"step": step, **stats.collect(), "lr/G": lr_g, "lr/D": lr_d}
             record["images_per_s"] = (step - self._s_log) * cfg.train.batch_size / max(now - self._t_log, 1e-9)
             self._t_log, self._s_log = now, step
+            self.alarms.observe(step, record, self)  # adds "diversity"; logs and writes alarms
             self.run.append_stats(record)
+            if self.tb is not None:
+                self.tb.scalars(step, record)
             bar.update(step, record)
             line = _summary(record)
             log.info("step %d/%d %s", step, cfg.train.steps, line)
@@ -207,24 +236,34 @@ class Trainer:
             self.write_samples()
         if step % cfg.log.checkpoint_every == 0 or done:
             self.save()
+        if cfg.log.eval_every and (step % cfg.log.eval_every == 0 or done):
+            from ..evaluate import eval_in_training
+
+            eval_in_training(self)  # RUN/metrics.jsonl; checkpoints/best.pt by log.eval_metric
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        was_training = self.G.training
-        self.G.eval()
-        out = torch.cat([self.G(chunk) for chunk in z.split(1024)])
-        self.G.train(was_training)
+    def generate(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """G(z, y) in eval mode, by the EMA generator when train.ema_decay is set."""
+        G = self.ema.model if self.ema is not None else self.G
+        was_training = G.training
+        G.eval()
+        ys = y.split(1024) if y is not None else [None] * len(z.split(1024))
+        out = torch.cat([G(chunk, yc) for chunk, yc in zip(z.split(1024), ys)])
+        G.train(was_training)
         return out
 
     def write_samples(self) -> Path:
         assert self.run is not None
         path = self.run.sample_path(self.step)
-        x = self.generate(self.fixed_z)
+        z, y, nrow = class_grid_inputs(self.fixed_z, self.cfg.model.num_classes)  # one row per class
+        x = self.generate(z, y)
         if self.source.spec.kind == "points":
             centers, _ = toy2d_centers(self.cfg.data.dataset)
             save_points(x, path, centers, title=f"{self.cfg.data.dataset} step {self.step}")
         else:
-            save_grid(x, path)
+            save_grid(x, path, nrow)
+        if getattr(self, "tb", None) is not None:
+            self.tb.images(self.step, x)
         return path
 
 
