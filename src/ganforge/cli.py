@@ -31,7 +31,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 # Keys a resumed run may change; every other difference from the saved config is a conflict.
-RESUMABLE_KEYS = ("train.steps", "train.device", "log.", "data.workers", "watchdog.", "alarms.")
+RESUMABLE_KEYS = ("train.steps", "train.device", "train.precision", "train.channels_last", "log.", "data.workers", "watchdog.", "alarms.")
 
 
 def _defaults() -> Config:
@@ -264,8 +264,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.resume:
             trainer.resume_from(run)
             log.info("resuming %s at step %d of %d", run.path, trainer.step, trainer.cfg.train.steps)
-        log.info("training %s on %s (%s, %s) on %s -> %s", trainer.cfg.model.arch, trainer.cfg.data.dataset,
-                 trainer.cfg.objective.name, trainer.cfg.g_optim.name, trainer.device, run.path)
+        fast = getattr(trainer, "fast", None)
+        log.info("training %s on %s (%s, %s) on %s%s -> %s", trainer.cfg.model.arch, trainer.cfg.data.dataset,
+                 trainer.cfg.objective.name, trainer.cfg.g_optim.name, trainer.device,
+                 f" ({fast.describe()})" if fast is not None else "", run.path)
         with _graceful_stop(trainer):
             trainer.train(run, quiet=args.quiet, progress=progress)
     except DivergedError:

@@ -92,6 +92,8 @@ class TrainConfig:
     engine: str = "torch"  # torch | numpy (ganforge.backprop, the from-scratch engine: MLP/DCGAN, ns/minimax)
     ema_decay: Optional[float] = None  # e.g. 0.999: keep an EMA of G's weights for samples and metrics (None: off)
     diffaugment: str = ""  # DiffAugment policy for D's inputs: comma list of translation, cutout, color ("": off)
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast for the networks; losses stay float32). See train/fastpath.py
+    channels_last: str = "auto"  # auto | on | off (memory layout of conv nets and batches)
 
 
 @dataclass
@@ -396,6 +398,10 @@ def _validate_family(cfg: Config) -> None:
         )
     if isinstance(m.attention, str) and m.attention != "auto":
         raise GanforgeError(f"model.attention must be a resolution (e.g. 16), auto or null, got '{m.attention}'")
+    if t.precision not in ("auto", "fp32", "bf16"):
+        raise GanforgeError(f"train.precision must be auto, fp32 or bf16, got '{t.precision}'")
+    if t.channels_last not in ("auto", "on", "off"):
+        raise GanforgeError(f"train.channels_last must be auto, on or off, got '{t.channels_last}'")
     if t.ema_decay is not None and not 0.0 <= t.ema_decay < 1.0:
         raise GanforgeError(f"train.ema_decay must be in [0, 1) or null, got {t.ema_decay}")
     bad = [p for p in t.diffaugment.split(",") if p.strip() and p.strip() not in ("translation", "cutout", "color")]

@@ -21,6 +21,11 @@ from . import losses
 from .penalties import gradient_penalty, r1_penalty
 
 
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Logits from a bf16/fp16 autocast region, promoted so that losses are computed in float32."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
 class Objective:
     """Computes one phase's loss and calls backward; the trainer zeroes, clips and steps."""
 
@@ -97,8 +102,9 @@ class AdversarialObjective(Objective):
 
             x = diff_augment(x, self.augment)
         if self._aux:
-            return D.forward_aux(x, y)
-        return (D(x) if y is None else D(x, y)), None
+            logits, aux = D.forward_aux(x, y)
+            return _at_least_fp32(logits), (_at_least_fp32(aux) if aux is not None else None)
+        return _at_least_fp32(D(x) if y is None else D(x, y)), None
 
     def aux_loss(self, aux: Optional[torch.Tensor], y: Optional[torch.Tensor], G: nn.Module, z: torch.Tensor, real: bool) -> torch.Tensor:
         """AC-GAN's classification loss and, on generated images, InfoGAN's Q loss (0 when neither)."""

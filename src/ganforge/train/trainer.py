@@ -33,6 +33,7 @@ from .checkpoint import (
 from . import gradflow
 from .gradflow import layer_grad_norms  # noqa: F401  (re-exported: ganforge.train.layer_grad_norms)
 from .ema import EMA
+from . import fastpath
 from .optim import build_optimizer, check_optim, clip_gradients, lr_at, set_lr
 from .progress import Progress
 from .rundir import RunDir
@@ -83,6 +84,8 @@ class Trainer:
         if spec.kind == "image":
             cfg.data.channels, cfg.data.image_size = spec.channels, spec.image_size
         self.G, self.D = (m.to(self.device) for m in build_nets(spec, cfg.model))
+        self.fast = fastpath.choose(cfg, self.device)  # bf16 autocast / channels_last where measured to pay
+        self.fast.prepare(self.G, self.D)
         self.objective = build_objective(cfg.objective)
         self.objective.setup(cfg, self.G, self.D)  # bad combinations fail here, before the run directory
         self.ema = EMA(self.G, cfg.train.ema_decay) if cfg.train.ema_decay is not None else None
@@ -156,7 +159,8 @@ class Trainer:
         other.requires_grad_(False)
         opt.zero_grad(set_to_none=True)
         z = torch.randn(real.shape[0], self.cfg.model.z_dim, device=self.device)
-        self.objective.accumulate_gradients(phase, self.G, self.D, real, labels, z)
+        with self.fast.autocast():
+            self.objective.accumulate_gradients(phase, self.G, self.D, real, labels, z)
         self.watchdog.observe_grads(phase, net.parameters())
         before = gradflow.report_before_step(net, phase) if grads else None  # grad/<phase>/<layer>
         norm = clip_gradients([p for p in net.parameters() if p.grad is not None], ocfg)
@@ -194,6 +198,7 @@ class Trainer:
             grads = self.step % cfg.log.grad_every == 0
             for _ in range(cfg.objective.n_dis):
                 real, labels = self.source.batch(B)
+                real = self.fast.batch(real)
                 self._phase("D", real, labels, grads)
             self._phase("G", real, labels, grads)
             self.step += 1
