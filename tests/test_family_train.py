@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.train import RunDir, Trainer, read_stats
+from ganforge.train import read_stats
 from ganforge.train.checkpoint import load_checkpoint, load_weights
 
 from test_optim import tiny_config
+from test_train import train
 
 VARIANTS = {
     "cgan+ema+sn+diffaugment+r1": {"model.conditioning": "concat", "train.ema_decay": 0.9, "model.spectral_norm_d": True,
@@ -24,15 +25,6 @@ VARIANTS = {
 }
 
 
-def train(cfg, path, resume=False):
-    t = Trainer(cfg)
-    run = RunDir(path)
-    if resume:
-        t.resume_from(run)
-    else:
-        run.create()
-    t.train(run)
-    return t, run
 
 
 def tensors(t):

@@ -4,7 +4,6 @@ import torch
 from ganforge.config import set_value, validate
 from ganforge.errors import GanforgeError
 from ganforge.train import fastpath
-from ganforge.train.trainer import Trainer
 
 from test_optim import tiny_config
 from test_train import train

@@ -89,16 +89,10 @@ def generate_as_trained(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 def read_alarms(run_dir: str | Path) -> list[dict[str, Any]]:
     """The alarms of a run, in order; a torn last line is ignored."""
+    from .train.rundir import read_jsonl
+
     path = Path(run_dir) / ALARMS_FILE
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return read_jsonl(path) if path.is_file() else []
 
 
 def _json_number(v: float) -> Any:

@@ -242,7 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             old, new = _lookup(saved, k), _lookup(cfg, k)
             raise GanforgeError(
                 f"--resume {run.path}: {k} is {old!r} in the run but {new!r} here "
-                f"({len(conflicts)} conflicting key(s); only --steps, --device, log.*, watchdog.* and alarms.* may change)"
+                f"({len(conflicts)} conflicting key(s); only --steps, --device, train.precision, train.channels_last, log.*, watchdog.* and alarms.* may change)"
             )
     else:
         cfg = config_from_args(args)
@@ -251,9 +251,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
 
     _setup_console_logging(args.quiet, progress)
+    trainer_cls: Any = Trainer
     if cfg.train.engine == "numpy":  # ganforge.backprop: the from-scratch numpy engine
-        from .train.numpy_engine import NumpyTrainer as Trainer  # noqa: N814
-    trainer = Trainer(cfg, progress=progress)
+        from .train.numpy_engine import NumpyTrainer as trainer_cls
+    trainer = trainer_cls(cfg, progress=progress)
     if run is None:
         out = args.out or default_run_dir(trainer.cfg)
         run = RunDir(out)

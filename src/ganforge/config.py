@@ -235,6 +235,17 @@ def _unknown_key(key: str, valid: list[str]) -> GanforgeError:
     return GanforgeError(f"unknown config key '{shown}'{hint}")
 
 
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config mapping as {dotted key: value}."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
 def all_keys(obj: Any = None, prefix: str = "") -> list[str]:
     """Every dotted leaf key of the config, e.g. 'g_optim.lr'."""
     obj = Config() if obj is None else obj

@@ -26,6 +26,7 @@ from .metrics import class_coverage, fid, inception_score, kid, memorisation, ne
 from .metrics import stacked_modes, toy2d_modes
 from .metrics.features import Extractor, select_extractor
 from .metrics.splits import digits_split
+from .train.rundir import read_jsonl
 
 log = logging.getLogger("ganforge")
 
@@ -364,15 +365,7 @@ def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """All lines of RUN/metrics.jsonl (a torn last line is skipped)."""
     path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return read_jsonl(path) if path.is_file() else []
 
 
 # ------------------------------------------------------------------ terminal table

@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from ..alarms import read_alarms
+from ..config import flatten
 from ..errors import GanforgeError
 from . import plots
 from .grids import image_grid
@@ -377,16 +378,6 @@ def _labels(runs: list[RunData]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(r.path) for r in runs]
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, prefix + k + "."))
-        else:
-            out[prefix + k] = v
-    return out
-
-
 def write_compare(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
     """One page with several runs side by side: overlaid curves, config differences, latest samples, alarms."""
     if len(run_dirs) < 2:
@@ -405,7 +396,7 @@ def write_compare(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
              _fmt(r.last("loss/D")), _fmt(r.last("loss/G")), _fmt(r.last("D(x)")), _fmt(r.last("D(G(z))")), len(r.alarms))
             for lab, r in zip(labels, runs)
         ]
-        flats = [_flat(r.cfg.to_dict()) for r in runs]
+        flats = [flatten(r.cfg.to_dict()) for r in runs]
         keys = [k for k in flats[0] if any(f.get(k) != flats[0].get(k) for f in flats[1:])]
         keys += [k for f in flats[1:] for k in f if k not in flats[0] and k not in keys]
         diff = table(("key", *labels), [(k, *(f.get(k, "-") for f in flats)) for k in keys]) if keys else "<p>The configurations are identical.</p>"

@@ -39,6 +39,7 @@ from .checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_wei
 from .optim import check_optim, lr_at
 from .progress import Progress
 from .rundir import RunDir
+from .trainer import summary_line
 
 log = logging.getLogger("ganforge")
 
@@ -428,8 +429,7 @@ class NumpyTrainer:
             self.alarms.observe(step, record)  # thresholds on the record: RUN/alarms.jsonl
             self.run.append_stats(record)
             bar.update(step, record)
-            keys = ("loss/D", "loss/G", "D(x)", "D(G(z))", "images_per_s")
-            log.info("step %d/%d %s", step, cfg.train.steps, " ".join(f"{k}={record[k]:.4g}" for k in keys if k in record))
+            log.info("step %d/%d %s", step, cfg.train.steps, summary_line(record))
             if any(isinstance(v, float) and v != v for v in record.values()):
                 log.warning("step %d: non-finite values in the statistics (training diverged?)", step)
         else:

@@ -91,9 +91,12 @@ class RunDir:
         """Delete temporary files of writers that died mid-write (call only while holding the lock).
 
         `.NAME.tmp-PID` of a process that is still alive (e.g. `ganforge report` writing now) is kept.
+        `.tmpXXXXXX` files (a library's own temporary file, e.g. while writing .safetensors) have no
+        owner to ask: the lock holder is the only writer of weights, so they are stale.
         """
-        found = [p for d in (self.path, self.path / "checkpoints") if d.is_dir() for p in d.glob(".*.tmp*")]
-        stale = [p for p in found if not _alive(p.name.rpartition(".tmp-")[2])]
+        dirs = [d for d in (self.path, self.path / "checkpoints") if d.is_dir()]
+        found = {p for d in dirs for pattern in (".*.tmp*", ".tmp*") for p in d.glob(pattern) if p.is_file()}
+        stale = [p for p in sorted(found) if ".tmp-" not in p.name or not _alive(p.name.rpartition(".tmp-")[2])]
         for p in stale:
             try:
                 p.unlink()
@@ -153,8 +156,8 @@ def _finite_json(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_stats(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a stats.jsonl; a torn last line (a crash mid-write) is ignored."""
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """All records of a .jsonl file (stats, metrics, alarms); a torn last line (a crash mid-write) is ignored."""
     out = []
     with open(path) as f:
         for line in f:
@@ -166,6 +169,9 @@ def read_stats(path: str | Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
     return out
+
+
+read_stats = read_jsonl  # RUN/stats.jsonl
 
 
 def is_tty() -> bool:

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-import torch.nn as nn
 
 from .. import stats
-from ..config import Config, validate
+from ..config import Config, flatten, validate
 from ..data import Source, Spec, build_source, is_points, toy2d_centers
 from ..errors import GanforgeError
 from ..nets import build_nets, resolve_arch, resolve_labels
@@ -231,8 +230,7 @@ class Trainer:
             if self.tb is not None:
                 self.tb.scalars(step, record)
             bar.update(step, record)
-            line = _summary(record)
-            log.info("step %d/%d %s", step, cfg.train.steps, line)
+            log.info("step %d/%d %s", step, cfg.train.steps, summary_line(record))
             if any(isinstance(v, float) and v != v for v in record.values()):
                 log.warning("step %d: non-finite values in the statistics (training diverged?)", step)
         else:
@@ -272,25 +270,15 @@ class Trainer:
         return path
 
 
-def _summary(record: dict[str, Any]) -> str:
+def summary_line(record: dict[str, Any]) -> str:
     keys = ("loss/D", "loss/G", "D(x)", "D(G(z))", "images_per_s")
     return " ".join(f"{k}={record[k]:.4g}" for k in keys if k in record)
 
 
 def config_diff(saved: Config, new: Config, allowed: tuple[str, ...]) -> list[str]:
     """Dotted keys whose values differ between two configs, ignoring `allowed` prefixes."""
-    a, b = _flatten(saved.to_dict()), _flatten(new.to_dict())
+    a, b = flatten(saved.to_dict()), flatten(new.to_dict())
     return [k for k in a if a.get(k) != b.get(k) and not k.startswith(allowed)]
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, prefix + k + "."))
-        else:
-            out[prefix + k] = v
-    return out
 
 
 __all__ = ["Trainer", "pick_device", "spec_from_config", "layer_grad_norms", "config_diff"]
