@@ -492,12 +492,7 @@ _ADAM_0_9 = {"name": "adam", "betas": [0.0, 0.9]}
 register_preset(
     "dcgan-ns",
     "DCGAN with the non-saturating loss (Radford et al. 2016; Goodfellow et al. 2014): the dcgan recipe",
-    {
-        "model": {"arch": "dcgan"},
-        "objective": {"name": "ns"},
-        "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-    },
+    PRESETS["dcgan"].overrides,
 )
 register_preset(
     "wgan",
