@@ -255,13 +255,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.train.engine == "numpy":  # ganforge.backprop: the from-scratch numpy engine
         from .train.numpy_engine import NumpyTrainer as trainer_cls
     trainer = trainer_cls(cfg, progress=progress)
+    world, main = getattr(trainer, "world", 1), getattr(trainer, "rank", 0) == 0
+    if world > 1 and not (args.out or args.resume):
+        raise GanforgeError("training with torchrun needs --out RUN_DIR (or --resume RUN_DIR): the same directory on every rank")
     if run is None:
         out = args.out or default_run_dir(trainer.cfg)
         run = RunDir(out)
-        run.create()
-    run.lock()
+        if main:
+            run.create()
+    if world > 1:
+        import torch.distributed
+
+        torch.distributed.barrier()  # the run directory exists before the other ranks use it
+        if not main:  # rank 0 writes; the others train silently
+            _reset_logging()
+            args.quiet, args.no_report = True, True
+    if main:
+        run.lock()
     try:
-        run.setup_logging(args.quiet)
+        if main:
+            run.setup_logging(args.quiet)
         if args.resume:
             trainer.resume_from(run)
             log.info("resuming %s at step %d of %d", run.path, trainer.step, trainer.cfg.train.steps)
@@ -279,6 +292,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.source.close()
         run.unlock()
         _reset_logging()
+    if not main:
+        return 0
     if trainer.stop_requested:
         print(f"stopped at step {trainer.step}; checkpoint saved. Continue with: ganforge train --resume {run.path}", file=sys.stderr)
         return EXIT_INTERRUPTED

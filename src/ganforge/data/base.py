@@ -51,6 +51,12 @@ class Source:
     def close(self) -> None:
         pass
 
+    def shard(self, rank: int, world: int, seed: int) -> None:
+        """Draw only this rank's share of each epoch (multi-process training)."""
+        sampler = getattr(self, "sampler", None)
+        if sampler is not None:
+            self.sampler = EpochSampler(sampler.perm_size, seed, rank, world)
+
 
 class EpochSampler:
     """Indices in a fresh random permutation each epoch, drawn from its own generator.
@@ -59,17 +65,22 @@ class EpochSampler:
     resumed run sees exactly the batches an uninterrupted run would have seen.
     """
 
-    def __init__(self, n: int, seed: int) -> None:
-        self.n = n
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.rank, self.world = rank, world  # each rank takes every world-th index of the permutation
         self.gen = torch.Generator().manual_seed(seed)
-        self.perm = torch.randperm(n, generator=self.gen)
+        self.perm = self._permutation(n)
+        self.perm_size, self.n = n, len(self.perm)
         self.pos = 0
+
+    def _permutation(self, n: int) -> torch.Tensor:
+        perm = torch.randperm(n, generator=self.gen)
+        return perm[self.rank :: self.world] if self.world > 1 else perm
 
     def take(self, k: int) -> torch.Tensor:
         parts = []
         while k > 0:
             if self.pos >= self.n:
-                self.perm = torch.randperm(self.n, generator=self.gen)
+                self.perm = self._permutation(self.perm_size)
                 self.pos = 0
             got = self.perm[self.pos : self.pos + k]
             self.pos += len(got)

@@ -40,6 +40,9 @@ class Toy2dSource(Source):
         x = self.centers[k] + self.sigma * torch.randn(n, 2, generator=self.gen)  # [n, 2]
         return x.to(self.device), None
 
+    def shard(self, rank: int, world: int, seed: int) -> None:
+        self.gen = torch.Generator().manual_seed(seed + 7919 * rank)  # an independent stream per rank
+
     def state_dict(self) -> dict[str, Any]:
         return {"gen": self.gen.get_state()}
 

@@ -34,6 +34,7 @@ class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock_fd: Optional[int] = None
+        self.readonly = False  # set on ranks other than 0 in multi-process training: they write nothing
 
     # paths
     @property
@@ -120,12 +121,14 @@ class RunDir:
         return fh
 
     def append_stats(self, record: dict[str, Any]) -> None:
+        if self.readonly:
+            return
         with open(self.stats, "a") as f:
             f.write(json.dumps(_finite_json(record)) + "\n")
 
     def truncate_stats(self, step: int) -> None:
         """Drop stats lines written after `step` (a crash after the last checkpoint) before resuming."""
-        if not self.stats.is_file():
+        if self.readonly or not self.stats.is_file():
             return
         keep = [line for line in read_stats(self.stats) if line.get("step", 0) <= step]
         tmp = self.stats.with_name(".stats.jsonl.tmp")

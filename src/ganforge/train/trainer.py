@@ -32,7 +32,7 @@ from .checkpoint import (
 from . import gradflow
 from .gradflow import layer_grad_norms  # noqa: F401  (re-exported: ganforge.train.layer_grad_norms)
 from .ema import EMA
-from . import fastpath
+from . import distributed, fastpath
 from .optim import build_optimizer, check_optim, clip_gradients, lr_at, set_lr
 from .progress import Progress
 from .rundir import RunDir
@@ -72,9 +72,14 @@ class Trainer:
         check_alarms(cfg.alarms)
         if cfg.train.engine != "torch":
             raise GanforgeError(f"this trainer runs --engine torch, not '{cfg.train.engine}'")
+        self.rank, self.world, local_rank = distributed.init_from_env()  # torchrun: N > 1 processes
+        if device is None and self.world > 1 and cfg.train.device in ("auto", "cuda") and torch.cuda.is_available():
+            device = torch.device("cuda", local_rank)
         self.device = device or pick_device(cfg.train.device)
         torch.manual_seed(cfg.train.seed)
         self.source: Source = build_source(cfg.data, cfg.train.seed, self.device, cfg.train.batch_size, progress)
+        if self.world > 1:
+            self.source.shard(self.rank, self.world, cfg.train.seed)
         spec = self.source.spec
         self.cfg = cfg = cfg.copy()
         # Resolve "auto" and native sizes so that config.yaml states exactly what ran.
@@ -85,6 +90,9 @@ class Trainer:
         self.G, self.D = (m.to(self.device) for m in build_nets(spec, cfg.model))
         self.fast = fastpath.choose(cfg, self.device)  # bf16 autocast / channels_last where measured to pay
         self.fast.prepare(self.G, self.D)
+        if self.world > 1:
+            distributed.broadcast_module(self.G)
+            distributed.broadcast_module(self.D)
         self.objective = build_objective(cfg.objective)
         self.objective.setup(cfg, self.G, self.D)  # bad combinations fail here, before the run directory
         self.ema = EMA(self.G, cfg.train.ema_decay) if cfg.train.ema_decay is not None else None
@@ -97,6 +105,8 @@ class Trainer:
         self.run: Optional[RunDir] = None
         self.stop_requested = False  # set by a signal handler: stop (and checkpoint) after this step
         self.watchdog = Watchdog(cfg.watchdog)  # NaN/inf -> roll back with a lower lr (train/watchdog.py)
+        if self.world > 1:
+            torch.manual_seed(cfg.train.seed + 1_000_003 * self.rank)  # each rank draws its own noise
 
     # ------------------------------------------------------------------ state
 
@@ -132,14 +142,20 @@ class Trainer:
 
     def save(self) -> None:
         assert self.run is not None
+        if self.rank != 0:
+            return
         save_checkpoint(self.state_dict(), self.run.last)
         meta = {"step": str(self.step), "arch": self.cfg.model.arch, "z_dim": str(self.cfg.model.z_dim)}
         meta["ema"] = "true" if self.ema is not None else "false"  # generator.safetensors holds the EMA weights
         save_weights((self.ema.model if self.ema is not None else self.G).state_dict(), self.run.generator, meta)
 
     def resume_from(self, run: RunDir) -> None:
+        run.readonly = self.rank != 0  # multi-process: only rank 0 touches the run's files
         if run.last.is_file():
             self.load_state_dict(load_checkpoint(run.last), str(run.last))
+            if self.world > 1:  # the checkpoint holds rank 0's noise and data order: give each rank its own again
+                torch.manual_seed(self.cfg.train.seed + 1_000_003 * self.rank + self.step)
+                self.source.shard(self.rank, self.world, self.cfg.train.seed + self.step)
             run.truncate_stats(self.step)
             if weights_step(run.generator) != self.step:  # killed between last.pt and the weights file
                 self.run = run
@@ -160,6 +176,8 @@ class Trainer:
         z = torch.randn(real.shape[0], self.cfg.model.z_dim, device=self.device)
         with self.fast.autocast():
             self.objective.accumulate_gradients(phase, self.G, self.D, real, labels, z)
+        if self.world > 1:
+            distributed.average_gradients(net.parameters())  # data parallel: the mean over the ranks
         self.watchdog.observe_grads(phase, net.parameters())
         before = gradflow.report_before_step(net, phase) if grads else None  # grad/<phase>/<layer>
         norm = clip_gradients([p for p in net.parameters() if p.grad is not None], ocfg)
@@ -175,13 +193,15 @@ class Trainer:
     def train(self, run: RunDir, quiet: bool = False, progress: bool = False) -> Path:
         """Train to cfg.train.steps, writing samples, stats and checkpoints into `run`."""
         self.run, cfg = run, self.cfg
+        run.readonly = self.rank != 0
         total, B = cfg.train.steps, cfg.train.batch_size
-        atomic_write(run.config, lambda tmp: tmp.write_text(cfg.to_yaml()))
+        if self.rank == 0:
+            atomic_write(run.config, lambda tmp: tmp.write_text(cfg.to_yaml()))
         if self.step >= total:
             log.info("run is already at step %d of %d: nothing to do", self.step, total)
             return run.path
-        self.alarms = Alarms(cfg.alarms, run.path, self.step)  # RUN/alarms.jsonl
-        self.tb = TensorBoardWriter(run.path) if cfg.log.tensorboard else None  # --tensorboard
+        self.alarms = Alarms(cfg.alarms, run.path, self.step) if self.rank == 0 else None  # RUN/alarms.jsonl
+        self.tb = TensorBoardWriter(run.path) if cfg.log.tensorboard and self.rank == 0 else None  # --tensorboard
         if self.step == 0:
             self.write_samples()
         bar = Progress(total, self.step, enabled=progress and not quiet)
@@ -225,6 +245,11 @@ class Trainer:
             record = {"step": step, **stats.collect(), "lr/G": lr_g, "lr/D": lr_d}
             record["images_per_s"] = (step - self._s_log) * cfg.train.batch_size / max(now - self._t_log, 1e-9)
             self._t_log, self._s_log = now, step
+            if self.world > 1:
+                record = distributed.mean_over_ranks(record, self.device)
+                record["images_per_s"] *= self.world  # all ranks together
+                if self.rank != 0:
+                    return
             self.alarms.observe(step, record, self)  # adds "diversity"; logs and writes alarms
             self.run.append_stats(record)
             if self.tb is not None:
@@ -239,7 +264,7 @@ class Trainer:
             self.write_samples()
         if step % cfg.log.checkpoint_every == 0 or done:
             self.save()
-        if cfg.log.eval_every and (step % cfg.log.eval_every == 0 or done):
+        if cfg.log.eval_every and self.rank == 0 and (step % cfg.log.eval_every == 0 or done):
             from ..evaluate import eval_in_training
 
             eval_in_training(self)  # RUN/metrics.jsonl; checkpoints/best.pt by log.eval_metric
@@ -258,6 +283,8 @@ class Trainer:
     def write_samples(self) -> Path:
         assert self.run is not None
         path = self.run.sample_path(self.step)
+        if self.rank != 0:
+            return path
         z, y, nrow = class_grid_inputs(self.fixed_z, self.cfg.model.num_classes)  # one row per class
         x = self.generate(z, y)
         if self.source.spec.kind == "points":
