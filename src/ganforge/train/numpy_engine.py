@@ -39,7 +39,7 @@ from .checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_wei
 from .optim import check_optim, lr_at
 from .progress import Progress
 from .rundir import RunDir
-from .trainer import summary_line
+from .trainer import publish_record
 
 log = logging.getLogger("ganforge")
 
@@ -427,11 +427,7 @@ class NumpyTrainer:
             self._t_log, self._s_log = now, step
             record.update(self._diversity())
             self.alarms.observe(step, record)  # thresholds on the record: RUN/alarms.jsonl
-            self.run.append_stats(record)
-            bar.update(step, record)
-            log.info("step %d/%d %s", step, cfg.train.steps, summary_line(record))
-            if any(isinstance(v, float) and v != v for v in record.values()):
-                log.warning("step %d: non-finite values in the statistics (training diverged?)", step)
+            publish_record(self.run, bar, record, cfg.train.steps)
         else:
             bar.update(step, None)
         if step % cfg.log.sample_every == 0 or done:

@@ -251,13 +251,9 @@ class Trainer:
                 if self.rank != 0:
                     return
             self.alarms.observe(step, record, self)  # adds "diversity"; logs and writes alarms
-            self.run.append_stats(record)
             if self.tb is not None:
                 self.tb.scalars(step, record)
-            bar.update(step, record)
-            log.info("step %d/%d %s", step, cfg.train.steps, summary_line(record))
-            if any(isinstance(v, float) and v != v for v in record.values()):
-                log.warning("step %d: non-finite values in the statistics (training diverged?)", step)
+            publish_record(self.run, bar, record, cfg.train.steps)
         else:
             bar.update(step, None)
         if step % cfg.log.sample_every == 0 or done:
@@ -295,6 +291,16 @@ class Trainer:
         if getattr(self, "tb", None) is not None:
             self.tb.images(self.step, x)
         return path
+
+
+def publish_record(run: RunDir, bar: "Progress", record: dict[str, Any], total: int) -> None:
+    """A log-interval record to stats.jsonl, the progress bar and the log (both engines)."""
+    step = record["step"]
+    run.append_stats(record)
+    bar.update(step, record)
+    log.info("step %d/%d %s", step, total, summary_line(record))
+    if any(isinstance(v, float) and v != v for v in record.values()):
+        log.warning("step %d: non-finite values in the statistics (training diverged?)", step)
 
 
 def summary_line(record: dict[str, Any]) -> str:
