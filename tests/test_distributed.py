@@ -39,14 +39,21 @@ def worker(rank: int, world: int, port: int, run_dir: str, sets: dict, steps: in
     params.update({f"D.{n}": p.detach().clone() for n, p in t.D.named_parameters()})
     torch.save({"params": params, "start": start, "step": t.step, "source_n": t.source.sampler.n if hasattr(t.source, "sampler") else None},
                Path(out) / f"rank{rank}.pt")
-    dist.barrier()  # neither rank leaves while the other still talks to it
-    dist.destroy_process_group()
+    from ganforge.train import distributed
+
+    distributed.shutdown(clean=True)
+    # The gloo worker threads must be gone before the interpreter exits (else a random SIGABRT at exit).
+    threads = [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in os.listdir("/proc/self/task")]
+    torch.save({"threads": threads}, Path(out) / f"threads{rank}.pt")
 
 
 def run_two(tmp_path: Path, name: str, sets: dict, steps: int, resume: bool = False) -> list[dict]:
     out = tmp_path / f"out-{name}-{steps}"
     out.mkdir()
     mp.spawn(worker, args=(2, free_port(), str(tmp_path / name), sets, steps, resume, str(out)), nprocs=2, join=True)
+    for r in range(2):
+        threads = torch.load(out / f"threads{r}.pt", weights_only=True)["threads"]
+        assert not [t for t in threads if "gloo" in t], f"rank {r}: process group threads left after shutdown: {threads}"
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)]
 
 

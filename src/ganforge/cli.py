@@ -272,6 +272,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             args.quiet, args.no_report = True, True
     if main:
         run.lock()
+    trained = False
     try:
         if main:
             run.setup_logging(args.quiet)
@@ -284,6 +285,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                  f" ({fast.describe()})" if fast is not None else "", run.path)
         with _graceful_stop(trainer):
             trainer.train(run, quiet=args.quiet, progress=progress)
+        trained = True
     except DivergedError:
         if not args.no_report:  # a failed run is when the report (alarms, gradient flow) matters most
             _write_report_after_training(run)
@@ -292,6 +294,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.source.close()
         run.unlock()
         _reset_logging()
+        if world > 1:
+            from .train import distributed
+
+            distributed.shutdown(clean=trained)
     if not main:
         return 0
     if trainer.stop_requested:

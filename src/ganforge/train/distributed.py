@@ -29,6 +29,11 @@ def init_from_env() -> tuple[int, int, int]:
     if world <= 1:
         return 0, 1, 0
     if not dist.is_initialized():
+        # torch.optim imports torch._dynamo, which keeps references to a process group that already
+        # exists; destroy_process_group then cannot free it, and its worker threads outlive the
+        # interpreter (a random SIGABRT at exit). Imported before the group exists, it holds none.
+        import torch._dynamo  # noqa: F401
+
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
 
@@ -63,3 +68,17 @@ def mean_over_ranks(record: dict, device: torch.device) -> dict:
     dist.all_reduce(values)
     values /= dist.get_world_size()
     return {**record, **{k: float(v) for k, v in zip(keys, values.tolist())}}
+
+
+def shutdown(clean: bool) -> None:
+    """Leave the process group before the interpreter exits.
+
+    Exiting with the group alive lets its worker threads be torn down unjoined, and the process dies
+    with "terminate called without an active exception" (SIGABRT) at random. After a clean run the
+    ranks first wait for each other, so that no rank leaves while another still talks to it.
+    """
+    if not dist.is_initialized():
+        return
+    if clean:
+        dist.barrier()
+    dist.destroy_process_group()
