@@ -1,7 +1,8 @@
 """Readers for the standard data-set file formats: IDX (MNIST family) and CIFAR-10 python batches.
 
-Both read untrusted files: sizes and magic numbers are checked, and CIFAR's pickles go through an
-unpickler that admits only numpy arrays and plain containers.
+Both read untrusted files: sizes and magic numbers are checked, gzipped IDX data is decompressed only
+up to the size its header declares (so a gzip bomb cannot exhaust memory), and CIFAR's pickles go through
+an unpickler that admits only numpy arrays and plain containers.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
 import pickle
+import stat
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -20,36 +24,61 @@ from ..errors import GanforgeError
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, ValueError) as e:
-            raise GanforgeError(f"{path}: corrupt gzip data ({e})") from None
-    return raw
+IDX_MAX_BYTES = 2**31  # 2 GiB of data; the largest real IDX array (EMNIST ByClass train images) is ~550 MB
+_CHUNK = 1 << 20  # 1 MiB per read: memory grows with the data that really arrives, not with a header's claim
+
+
+def _read_upto(path: Path, f: BinaryIO, n: int) -> bytearray:
+    """Up to `n` bytes from `f` (fewer at end of file), read in bounded chunks."""
+    buf = bytearray()
+    try:
+        while len(buf) < n:
+            chunk = f.read(min(_CHUNK, n - len(buf)))
+            if not chunk:
+                break
+            buf += chunk
+    except (OSError, EOFError, ValueError, zlib.error) as e:
+        if not isinstance(f, gzip.GzipFile):
+            raise  # a plain file's read error, as before
+        raise GanforgeError(f"{path}: corrupt gzip data ({e})") from None
+    return buf
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (gzipped or not) into a numpy array, checking magic number and size."""
+    """Read an IDX file (gzipped or not) into a numpy array, checking magic number and size.
+
+    The header is read first; headers declaring more than IDX_MAX_BYTES of data are refused, and
+    at most the declared size plus one byte is ever decompressed, so a gzip bomb cannot exhaust memory.
+    """
     path = Path(path)
-    buf = _read_maybe_gzip(path)
-    if len(buf) < 4 or buf[0] != 0 or buf[1] != 0 or buf[2] not in IDX_DTYPES:
-        raise GanforgeError(f"{path}: not an IDX file (bad magic number {buf[:4].hex() or 'empty'})")
-    ndim = buf[3]
-    if ndim < 1 or ndim > 4:
-        raise GanforgeError(f"{path}: IDX file with {ndim} dimensions; expected 1 to 4")
-    header = 4 + 4 * ndim
-    if len(buf) < header:
-        raise GanforgeError(f"{path}: IDX header truncated")
-    dims = tuple(int.from_bytes(buf[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(IDX_DTYPES[buf[2]])
-    expected = math.prod(dims) * dtype.itemsize  # exact: np.prod would wrap around on huge headers
-    if len(buf) - header != expected:
-        raise GanforgeError(
-            f"{path}: IDX size mismatch: header says {dims} ({expected} bytes of data), file has {len(buf) - header}"
-        )
-    return np.frombuffer(buf, dtype=dtype, offset=header).reshape(dims).copy()  # writable
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        f = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+        magic = _read_upto(path, f, 4)
+        if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_DTYPES:
+            raise GanforgeError(f"{path}: not an IDX file (bad magic number {magic.hex() or 'empty'})")
+        ndim = magic[3]
+        if ndim < 1 or ndim > 4:
+            raise GanforgeError(f"{path}: IDX file with {ndim} dimensions; expected 1 to 4")
+        shape = _read_upto(path, f, 4 * ndim)
+        if len(shape) < 4 * ndim:
+            raise GanforgeError(f"{path}: IDX header truncated")
+        dims = tuple(int.from_bytes(shape[4 * i : 4 + 4 * i], "big") for i in range(ndim))
+        dtype = np.dtype(IDX_DTYPES[magic[2]])
+        expected = math.prod(dims) * dtype.itemsize  # exact: np.prod would wrap around on huge headers
+        mismatch = f"{path}: IDX size mismatch: header says {dims} ({expected} bytes of data), file has"
+        st = os.fstat(raw.fileno())
+        if not gz and stat.S_ISREG(st.st_mode) and st.st_size - 4 - 4 * ndim != expected:
+            raise GanforgeError(f"{mismatch} {st.st_size - 4 - 4 * ndim}")  # known without reading
+        if expected > IDX_MAX_BYTES:
+            raise GanforgeError(
+                f"{path}: IDX header says {dims} ({expected} bytes of data), over the {IDX_MAX_BYTES} byte limit"
+            )
+        data = _read_upto(path, f, expected + 1)  # one extra byte tells trailing data apart
+    if len(data) != expected:
+        raise GanforgeError(f"{mismatch} {len(data) if len(data) < expected else f'more than {expected}'}")
+    return np.frombuffer(data, dtype=dtype).reshape(dims)  # writable: the bytearray is ours alone
 
 
 def find_file(directory: Path, stem: str) -> Path:
