@@ -9,6 +9,10 @@ over rounds.
     python benchmarks/throughput.py                 # CPU, DCGAN-28 at batch 64
     python benchmarks/throughput.py --device cuda   # everything for a lent GPU, in one call
     python benchmarks/throughput.py --json          # one JSON object with speedup_vs_reference
+    python benchmarks/throughput.py --ablate        # also ganforge with each speed choice turned off
+
+`--ablate` times ganforge once more per speed choice, with that one choice switched off (or, for
+torch.compile, on), in the same rounds: the measurement behind each default in train/fastpath.py.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import torch.nn.functional as F
 from ganforge.config import Config, set_value
 from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganforge.train import RunDir, Trainer
+from ganforge.train.graphs import WARMUP_STEPS
 
 # Measured matrix peaks (TFLOP/s) for the fraction-of-peak column; see ../shared/PERF_NOTES.md.
 PEAKS = {"H100": 797.0}
@@ -43,6 +48,23 @@ class Setup:
     batch: int
     gflop_per_image: float  # per training step (G fwd+bwd, 2 D fwd+bwd), from PERF_NOTES
 
+
+# Each --ablate variant: the settings that differ from ganforge's defaults (all speed choices on `auto`).
+ABLATIONS = {
+    "cpu": {
+        "fp32 (no bf16 autocast)": {"train.precision": "fp32"},
+        "no channels_last": {"train.channels_last": "off"},
+        "no fused Adam": {"train.fused_optim": "off"},
+    },
+    "cuda": {
+        "no CUDA graphs": {"train.cuda_graphs": "off"},
+        "fp32 + tf32 (no bf16)": {"train.precision": "fp32"},
+        "no channels_last": {"train.channels_last": "off"},
+        "no fused Adam": {"train.fused_optim": "off"},
+        "fp32, no tf32": {"train.precision": "fp32", "train.tf32": "off"},
+        "torch.compile, no graphs": {"train.compile": "on", "train.cuda_graphs": "off"},
+    },
+}
 
 SETUPS = {
     "dcgan28-b64": Setup("DCGAN-28", 28, 1, 128, 64, 0.280),
@@ -95,14 +117,16 @@ def reference_steps(s: Setup, data: torch.Tensor, steps: int, device: torch.devi
     return time.perf_counter() - t
 
 
-def ganforge_steps(s: Setup, data: torch.Tensor, steps: int, device: torch.device) -> float:
-    """Seconds for `steps` ganforge training steps (after a warm-up), maintenance intervals off."""
+def ganforge_steps(s: Setup, data: torch.Tensor, steps: int, device: torch.device, extra: dict | None = None) -> tuple[float, str]:
+    """Seconds for `steps` ganforge training steps (after a warm-up), maintenance intervals off, and the
+    trainer's description of its speed choices. `extra`: config settings on top of the defaults."""
     cfg = Config()
     sets = {
         "data.dataset": "digits", "data.image_size": s.size, "data.channels": s.channels,
         "model.arch": "dcgan", "model.z_dim": 100, "model.g_width": s.width, "model.d_width": s.width,
-        "train.batch_size": s.batch, "train.steps": steps + 3, "train.device": str(device),
+        "train.batch_size": s.batch, "train.steps": steps, "train.device": str(device),
         "log.log_every": 10**9, "log.grad_every": 10**9, "log.sample_every": 10**9, "log.checkpoint_every": 10**9,
+        **(extra or {}),
     }
     for k, v in sets.items():
         set_value(cfg, k, v)
@@ -116,14 +140,15 @@ def ganforge_steps(s: Setup, data: torch.Tensor, steps: int, device: torch.devic
         run = RunDir(tmp)
         run.create()
         cfg_steps = trainer.cfg.train.steps
-        trainer.cfg.train.steps = 3
+        warm = WARMUP_STEPS + 2  # CUDA graphs: the eager warm-up steps and the capture happen here, untimed
+        trainer.cfg.train.steps = warm
         trainer.train(run)
         _sync(device)
-        trainer.cfg.train.steps = cfg_steps
+        trainer.cfg.train.steps = cfg_steps + warm
         t = time.perf_counter()
         trainer.train(run)
         _sync(device)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, trainer.fast.describe()
 
 
 def _sync(device: torch.device) -> None:
@@ -139,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported (default: 3)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--ablate", action="store_true", help="also time ganforge with each speed choice switched (on cuda: always)")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     if args.threads:
@@ -147,37 +173,43 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (5 if device.type == "cpu" else 200)
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     peak = next((v for k, v in PEAKS.items() if k in card), None)
+    ablations = ABLATIONS.get(device.type, {}) if (args.ablate or device.type == "cuda") else {}
     rows = []
     for name in names:
         s = SETUPS[name]
         data = make_data(s, max(4 * s.batch, 2048), device)
-        ref, gf = [], []
+        times: dict[str, list[float]] = {"reference": [], "ganforge": [], **{v: [] for v in ablations}}
+        choices: dict[str, str] = {"reference": "float32 eager, PyTorch DCGAN example"}
         for _ in range(args.rounds):
-            ref.append(reference_steps(s, data, steps, device))
-            gf.append(ganforge_steps(s, data, steps, device))
-        for who, times in (("reference", ref), ("ganforge", gf)):
-            sec = statistics.median(times) / steps
+            times["reference"].append(reference_steps(s, data, steps, device))
+            for who, extra in {"ganforge": {}, **ablations}.items():
+                sec, choices[who] = ganforge_steps(s, data, steps, device, extra)
+                times[who].append(sec)
+        ref_ms = statistics.median(times["reference"]) / steps * 1e3
+        for who, ts in times.items():
+            sec = statistics.median(ts) / steps
             ips = s.batch / sec
             rows.append({
-                "setup": name, "model": s.name, "batch": s.batch, "who": who, "ms_per_step": sec * 1e3,
-                "images_per_s": ips, "fraction_of_peak": (ips * s.gflop_per_image / 1e3 / peak) if peak else None,
+                "setup": name, "model": s.name, "batch": s.batch, "who": who if who in ("reference", "ganforge") else f"ganforge, {who}",
+                "choices": choices[who], "ms_per_step": sec * 1e3, "images_per_s": ips,
+                "fraction_of_peak": (ips * s.gflop_per_image / 1e3 / peak) if peak else None,
+                "speedup_vs_reference": ref_ms / (sec * 1e3),
             })
-        rows[-1]["speedup_vs_reference"] = rows[-2]["ms_per_step"] / rows[-1]["ms_per_step"]
     result = {
         "device": card, "torch": torch.__version__, "threads": torch.get_num_threads(), "steps": steps,
         "rounds": args.rounds, "rows": rows,
-        "speedup_vs_reference": {r["setup"]: r["speedup_vs_reference"] for r in rows if "speedup_vs_reference" in r},
+        "speedup_vs_reference": {r["setup"]: r["speedup_vs_reference"] for r in rows if r["who"] == "ganforge"},
     }
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"device: {card}   torch {torch.__version__}   threads {torch.get_num_threads()}   "
           f"{steps} steps x {args.rounds} rounds (median)   cpus: {os.cpu_count()}")
-    print(f"{'setup':14s} {'who':10s} {'batch':>5s} {'ms/step':>9s} {'images/s':>10s} {'peak':>6s} {'speedup':>8s}")
+    print(f"{'setup':14s} {'who':34s} {'batch':>5s} {'ms/step':>9s} {'images/s':>10s} {'peak':>6s} {'vs ref':>7s}  choices")
     for r in rows:
         frac = f"{100 * r['fraction_of_peak']:.1f}%" if r["fraction_of_peak"] else "-"
-        sp = f"{r['speedup_vs_reference']:.2f}x" if "speedup_vs_reference" in r else "1.00x"
-        print(f"{r['setup']:14s} {r['who']:10s} {r['batch']:5d} {r['ms_per_step']:9.2f} {r['images_per_s']:10.0f} {frac:>6s} {sp:>8s}")
+        print(f"{r['setup']:14s} {r['who']:34s} {r['batch']:5d} {r['ms_per_step']:9.2f} {r['images_per_s']:10.0f} {frac:>6s} "
+              f"{r['speedup_vs_reference']:6.2f}x  {r['choices']}")
     return 0
 
 

@@ -31,7 +31,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 # Keys a resumed run may change; every other difference from the saved config is a conflict.
-RESUMABLE_KEYS = ("train.steps", "train.device", "train.precision", "train.channels_last", "log.", "data.workers", "watchdog.", "alarms.")
+SPEED_KEYS = ("train.precision", "train.channels_last", "train.fused_optim", "train.tf32", "train.cuda_graphs", "train.compile")
+RESUMABLE_KEYS = ("train.steps", "train.device", *SPEED_KEYS, "log.", "data.workers", "watchdog.", "alarms.")
 
 
 def _defaults() -> Config:
@@ -242,7 +243,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             old, new = _lookup(saved, k), _lookup(cfg, k)
             raise GanforgeError(
                 f"--resume {run.path}: {k} is {old!r} in the run but {new!r} here "
-                f"({len(conflicts)} conflicting key(s); only --steps, --device, train.precision, train.channels_last, log.*, watchdog.* and alarms.* may change)"
+                f"({len(conflicts)} conflicting key(s); only --steps, --device, the speed choices train.precision/channels_last/fused_optim/tf32/cuda_graphs/compile, log.*, watchdog.* and alarms.* may change)"
             )
     else:
         cfg = config_from_args(args)

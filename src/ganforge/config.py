@@ -94,6 +94,10 @@ class TrainConfig:
     diffaugment: str = ""  # DiffAugment policy for D's inputs: comma list of translation, cutout, color ("": off)
     precision: str = "auto"  # auto | fp32 | bf16 (autocast for the networks; losses stay float32). See train/fastpath.py
     channels_last: str = "auto"  # auto | on | off (memory layout of conv nets and batches)
+    fused_optim: str = "auto"  # auto | on | off: Adam's fused kernel (one kernel for all parameters)
+    tf32: str = "auto"  # auto | on | off: TensorFloat-32 matrix products for float32 on CUDA
+    cuda_graphs: str = "auto"  # auto | on | off: capture the whole step as one CUDA graph and replay it
+    compile: str = "auto"  # auto | on | off: torch.compile G and D, with a guarded fall-back to eager
 
 
 @dataclass
@@ -225,6 +229,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, bool):  # YAML 1.1 reads on/off (and yes/no) as booleans: the switches mean on/off
+            return "on" if value else "off"
     raise GanforgeError(f"config key '{key}': expected {_describe(tp)}, got {value!r}")
 
 
@@ -411,8 +417,9 @@ def _validate_family(cfg: Config) -> None:
         raise GanforgeError(f"model.attention must be a resolution (e.g. 16), auto or null, got '{m.attention}'")
     if t.precision not in ("auto", "fp32", "bf16"):
         raise GanforgeError(f"train.precision must be auto, fp32 or bf16, got '{t.precision}'")
-    if t.channels_last not in ("auto", "on", "off"):
-        raise GanforgeError(f"train.channels_last must be auto, on or off, got '{t.channels_last}'")
+    for key in ("channels_last", "fused_optim", "tf32", "cuda_graphs", "compile"):
+        if getattr(t, key) not in ("auto", "on", "off"):
+            raise GanforgeError(f"train.{key} must be auto, on or off, got '{getattr(t, key)}'")
     if t.ema_decay is not None and not 0.0 <= t.ema_decay < 1.0:
         raise GanforgeError(f"train.ema_decay must be in [0, 1) or null, got {t.ema_decay}")
     bad = [p for p in t.diffaugment.split(",") if p.strip() and p.strip() not in ("translation", "cutout", "color")]

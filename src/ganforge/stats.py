@@ -7,7 +7,8 @@ Tensor values stay on their device until then, so reporting costs no host synchr
 
 from __future__ import annotations
 
-from typing import Union
+import contextlib
+from typing import Iterator, Union
 
 import torch
 
@@ -51,3 +52,32 @@ def set_enabled(flag: bool) -> None:
     """Turn reporting off (e.g. in sampling or evaluation code paths that reuse training code)."""
     global _enabled
     _enabled = flag
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[tuple[dict[str, Union[float, torch.Tensor]], dict[str, int]]]:
+    """Reports made inside go to fresh (sums, counts), yielded; the running ones are left untouched.
+
+    A captured CUDA graph step (train/graphs.py) keeps what its capture reported: tensors that each
+    replay overwrites, merged into the running sums after every replay with `merge`.
+    """
+    global _sums, _counts
+    outer = (_sums, _counts)
+    _sums, _counts = {}, {}
+    try:
+        yield _sums, _counts
+    finally:
+        _sums, _counts = outer
+
+
+def merge(sums: dict[str, Union[float, torch.Tensor]], counts: dict[str, int]) -> None:
+    """Add sums and counts (from `isolated`) to the running ones; tensors are copied, not aliased."""
+    if not _enabled:
+        return
+    for name, value in sums.items():
+        if isinstance(value, torch.Tensor):
+            value = value.clone()
+        prev = _sums.get(name)
+        _sums[name] = value if prev is None else prev + value
+        _counts[name] = _counts.get(name, 0) + counts[name]
+

@@ -51,6 +51,13 @@ class Objective:
     def after_step(self, phase: str, G: nn.Module, D: nn.Module) -> None:
         """Called by the trainer after the optimiser step of `phase` (WGAN's weight clipping)."""
 
+    def graph_blocker(self) -> Optional[str]:
+        """Why this objective's step cannot be captured as a CUDA graph (host-side decisions), or None."""
+        return None
+
+    def advance(self, d_updates: int) -> None:
+        """Advance host-side counters after a replayed CUDA graph step (whose Python code did not run)."""
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
@@ -169,6 +176,14 @@ class AdversarialObjective(Objective):
         stats.report("logit/real", real_logits.mean())
         stats.report("logit/fake", fake_logits.mean())
 
+    def graph_blocker(self) -> Optional[str]:
+        if self.cfg.r1_gamma > 0 and self.cfg.r1_every > 1:
+            return "lazy R1 (objective.r1_every > 1) picks its steps on the host"
+        return None
+
+    def advance(self, d_updates: int) -> None:
+        self.d_steps += d_updates
+
     def state_dict(self) -> dict[str, Any]:
         return {"d_steps": self.d_steps}
 
@@ -281,6 +296,9 @@ class BEGAN(Objective):
     """
 
     name = "began"
+
+    def graph_blocker(self) -> Optional[str]:
+        return "BEGAN updates k_t from losses read on the host every step"
 
     def __init__(self, cfg: ObjectiveConfig) -> None:
         super().__init__(cfg)

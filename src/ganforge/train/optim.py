@@ -14,7 +14,11 @@ OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 SCHEDULES = ("constant", "linear", "cosine", "step")
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter], cfg: OptimConfig, fused: bool = False, capturable: bool = False
+) -> torch.optim.Optimizer:
+    """The optimiser `cfg` names. For Adam: `fused` picks the one-kernel update; `capturable` (for CUDA
+    graphs) keeps the step count and the learning rate on the device, so a captured step reads them."""
     params = list(params)
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -25,7 +29,13 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> t
             params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
     if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+        lr: float | torch.Tensor = cfg.lr
+        if capturable:
+            lr = torch.tensor(cfg.lr, dtype=torch.float32, device=params[0].device)
+        extra = {"fused": True} if fused else {"foreach": True} if capturable else {}
+        return torch.optim.Adam(
+            params, lr=lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, capturable=capturable, **extra
+        )
     raise unknown_name("optimizer", cfg.name, OPTIMIZERS)
 
 
@@ -53,7 +63,29 @@ def lr_at(cfg: OptimConfig, step: int, total: int) -> float:
 
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
     for group in opt.param_groups:
-        group["lr"] = lr
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)  # in place: a captured step reads this tensor
+        else:
+            group["lr"] = lr
+
+
+SETUP_KEYS = ("fused", "foreach", "capturable")  # how this process runs the update, not what it computes
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, state: dict) -> None:
+    """Load a saved optimiser state, keeping this process's kernel choices (fused, capturable, lr on device).
+
+    A checkpoint written by a CUDA-graph run on a GPU resumes on a CPU, and the other way round.
+    """
+    groups = []
+    for saved, current in zip(state["param_groups"], opt.param_groups):
+        group = {**saved, **{k: current[k] for k in SETUP_KEYS if k in current}}
+        group["lr"] = float(saved["lr"])
+        groups.append(group)
+    opt.load_state_dict({**state, "param_groups": groups})
+    for group in opt.param_groups:
+        if group.get("capturable"):
+            group["lr"] = torch.tensor(group["lr"], dtype=torch.float32, device=group["params"][0].device)
 
 
 def clip_gradients(params: list[torch.nn.Parameter], cfg: OptimConfig) -> Optional[torch.Tensor]:

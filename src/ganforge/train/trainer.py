@@ -33,7 +33,8 @@ from . import gradflow
 from .gradflow import layer_grad_norms  # noqa: F401  (re-exported: ganforge.train.layer_grad_norms)
 from .ema import EMA
 from . import distributed, fastpath
-from .optim import build_optimizer, check_optim, clip_gradients, lr_at, set_lr
+from .graphs import Batch, StepGraph
+from .optim import build_optimizer, check_optim, clip_gradients, load_optimizer_state, lr_at, set_lr
 from .progress import Progress
 from .rundir import RunDir
 from .watchdog import Watchdog
@@ -88,16 +89,20 @@ class Trainer:
         if spec.kind == "image":
             cfg.data.channels, cfg.data.image_size = spec.channels, spec.image_size
         self.G, self.D = (m.to(self.device) for m in build_nets(spec, cfg.model))
-        self.fast = fastpath.choose(cfg, self.device)  # bf16 autocast / channels_last where measured to pay
+        self.objective = build_objective(cfg.objective)
+        self.objective.setup(cfg, self.G, self.D)  # bad combinations fail here, before the run directory
+        # bf16 autocast, channels_last, fused Adam, TF32, CUDA graphs, torch.compile: where measured to pay
+        self.fast = fastpath.choose(cfg, self.device, self.world, self.objective.graph_blocker())
         self.fast.prepare(self.G, self.D)
         if self.world > 1:
             distributed.broadcast_module(self.G)
             distributed.broadcast_module(self.D)
-        self.objective = build_objective(cfg.objective)
-        self.objective.setup(cfg, self.G, self.D)  # bad combinations fail here, before the run directory
         self.ema = EMA(self.G, cfg.train.ema_decay) if cfg.train.ema_decay is not None else None
-        self.opt_G = build_optimizer(self.G.parameters(), cfg.g_optim)
-        self.opt_D = build_optimizer(self.D.parameters(), cfg.d_optim)
+        self.opt_G = build_optimizer(self.G.parameters(), cfg.g_optim, self.fast.fused, capturable=self.fast.graphs)
+        self.opt_D = build_optimizer(self.D.parameters(), cfg.d_optim, self.fast.fused, capturable=self.fast.graphs)
+        self.graph = StepGraph(self) if self.fast.graphs else None  # train/graphs.py
+        # train.compile: torch.compile'd wrappers that share G's and D's parameters (None: eager)
+        self.compiled = (torch.compile(self.G), torch.compile(self.D)) if self.fast.compile else None
         gen = torch.Generator().manual_seed(cfg.train.seed + 1)
         n_fixed = 2500 if spec.kind == "points" else cfg.log.n_samples
         self.fixed_z = torch.randn(n_fixed, cfg.model.z_dim, generator=gen).to(self.device)
@@ -128,8 +133,10 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any], where: str = "checkpoint") -> None:
         load_module_state(self.G, state["G"], f"{where}: G")
         load_module_state(self.D, state["D"], f"{where}: D")
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        load_optimizer_state(self.opt_G, state["opt_G"])
+        load_optimizer_state(self.opt_D, state["opt_D"])
+        if self.graph is not None:
+            self.graph.reset()  # the captured step read the optimiser state tensors just replaced
         self.objective.load_state_dict(state["objective"])
         self.source.load_state_dict(state["data"])
         set_rng_state(state["rng"])
@@ -172,10 +179,20 @@ class Trainer:
         )
         net.requires_grad_(True)
         other.requires_grad_(False)
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=not self.fast.graphs)  # graphs: the same gradient buffers every step
         z = torch.randn(real.shape[0], self.cfg.model.z_dim, device=self.device)
-        with self.fast.autocast():
-            self.objective.accumulate_gradients(phase, self.G, self.D, real, labels, z)
+        try:
+            with self.fast.autocast():
+                self.objective.accumulate_gradients(phase, *(self.compiled or (self.G, self.D)), real, labels, z)
+        except Exception as exc:  # noqa: BLE001 - only a compiled step is retried
+            if self.compiled is None:
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            log.warning("torch.compile failed (%s: %s); training continues eagerly", type(exc).__name__, first)
+            self.compiled = None
+            opt.zero_grad(set_to_none=not self.fast.graphs)
+            with self.fast.autocast():
+                self.objective.accumulate_gradients(phase, self.G, self.D, real, labels, z)
         if self.world > 1:
             distributed.average_gradients(net.parameters())  # data parallel: the mean over the ranks
         self.watchdog.observe_grads(phase, net.parameters())
@@ -189,6 +206,12 @@ class Trainer:
             self.ema.update(self.G)
         if before is not None:
             gradflow.report_after_step(net, phase, before)  # weight/<phase>/<layer>, update/<phase>/<layer>
+
+    def _step(self, batches: list[Batch], grads: bool) -> None:
+        """One training step: a D update on each of the n_dis batches, then a G update on the last."""
+        for real, labels in batches:
+            self._phase("D", real, labels, grads)
+        self._phase("G", real, labels, grads)
 
     def train(self, run: RunDir, quiet: bool = False, progress: bool = False) -> Path:
         """Train to cfg.train.steps, writing samples, stats and checkpoints into `run`."""
@@ -215,11 +238,10 @@ class Trainer:
             set_lr(self.opt_G, lr_g)
             set_lr(self.opt_D, lr_d)
             grads = self.step % cfg.log.grad_every == 0
-            for _ in range(cfg.objective.n_dis):
-                real, labels = self.source.batch(B)
-                real = self.fast.batch(real)
-                self._phase("D", real, labels, grads)
-            self._phase("G", real, labels, grads)
+            batches = [self.source.batch(B) for _ in range(cfg.objective.n_dis)]
+            batches = [(self.fast.batch(real), labels) for real, labels in batches]
+            if grads or self.graph is None or not self.graph.step(batches):
+                self._step(batches, grads)
             self.step += 1
             saving = self.step % cfg.log.checkpoint_every == 0 or self.step == total or self.stop_requested
             bad = self.watchdog.bad_step(self, weights=saving)  # one host sync per step
