@@ -62,9 +62,9 @@ ABLATIONS = {
         "no channels_last": {"train.channels_last": "off"},
         "no fused Adam": {"train.fused_optim": "off"},
         "fp32, no tf32": {"train.precision": "fp32", "train.tf32": "off"},
-        "torch.compile, no graphs": {"train.compile": "on", "train.cuda_graphs": "off"},
     },
 }
+COMPILE = {"torch.compile, no graphs": {"train.compile": "on", "train.cuda_graphs": "off"}}  # --compile: ~1 min per round
 
 SETUPS = {
     "dcgan28-b64": Setup("DCGAN-28", 28, 1, 128, 64, 0.280),
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--ablate", action="store_true", help="also time ganforge with each speed choice switched (on cuda: always)")
+    p.add_argument("--compile", action="store_true", help="also time ganforge under torch.compile (compiles anew each round)")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     if args.threads:
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     peak = next((v for k, v in PEAKS.items() if k in card), None)
     ablations = ABLATIONS.get(device.type, {}) if (args.ablate or device.type == "cuda") else {}
+    ablations = {**ablations, **(COMPILE if args.compile else {})}
     rows = []
     for name in names:
         s = SETUPS[name]
