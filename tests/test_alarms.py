@@ -239,6 +239,35 @@ def test_resume_drops_alarms_after_the_checkpoint(tmp_path):
     assert [a["step"] for a in read_alarms(run.path)] == [2, 5]
 
 
+def _record(step: int, g: float, dgz: float, dx: float = 0.6, cov: float = 1.0) -> dict:
+    return {"step": step, "grad/G/total": g, "D(G(z))": dgz, "D(x)": dx, "class_coverage": cov, "loss/D": 1.0}
+
+
+def test_a_resumed_run_checks_as_the_uninterrupted_run_would(tmp_path):
+    """Peaks, streaks and active alarms survive a resume: rebuilt from stats.jsonl up to the checkpoint.
+
+    Oracle: one Alarms object that saw every record. Without the rebuild the resumed checks would
+    miss the vanishing gradient (its peak came before the resume), miss the coverage drop, fire
+    d_overpowers_g late (its streak restarted) and fire the still-active divergence a second time."""
+    cfg = AlarmConfig(patience=3, diversity_warmup=0)
+    records = [_record(1, 10.0, 0.5), _record(2, 8.0, 0.5, cov=1.0), _record(3, 8.0, 0.001, dx=0.999),
+               {**_record(4, 8.0, 0.001, dx=0.999), "loss/D": "nan"},
+               {**_record(5, 0.5, 0.001, dx=0.999, cov=0.3), "loss/D": "nan"}, _record(6, 0.5, 0.01, dx=0.999, cov=0.3)]
+    straight = Alarms(cfg)
+    expected = [(s, a["kind"]) for r in records for s in [r["step"]] for a in straight.check(s, dict(r)) if s > 4]
+    assert sorted(k for _, k in expected) == ["d_overpowers_g", "mode_collapse", "vanishing_gradients"]
+
+    run = RunDir(tmp_path / "r")
+    run.create()
+    for r in records[:4]:
+        run.append_stats(r)
+    run.append_stats({"step": 4, "event": "rollback"})  # events are not stats records
+    resumed = Alarms(cfg, run.path, step=4)
+    got = [(r["step"], a["kind"]) for r in records[4:] for a in resumed.check(r["step"], dict(r))]
+    assert got == expected
+    assert Alarms(cfg, run.path, step=0)._g_peak == 0.0  # a fresh run starts empty
+
+
 def test_measurements_leave_the_training_state_alone():
     """The probe (diversity, class coverage) draws no random numbers and leaves G's buffers as they were,
     so a resumed run stays bit-identical to an uninterrupted one."""

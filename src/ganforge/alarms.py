@@ -124,8 +124,10 @@ class Alarms:
         self._g_peak = 0.0  # the largest grad/G/total seen (vanishing = collapsed relative to it)
         self._cov_peak = 0.0  # the largest class_coverage seen
         self._classifier: Any = None  # False: none for this data set
+        self._silent = False
         if self.path is not None and step > 0:
             self._truncate(step)
+            self._replay(step)
 
     def _truncate(self, step: int) -> None:
         """A resumed run drops alarms written after its checkpoint (they will be seen again)."""
@@ -133,6 +135,23 @@ class Alarms:
         tmp = self.path.with_name(".alarms.jsonl.tmp")
         tmp.write_text("".join(json.dumps(a) + "\n" for a in keep))
         os.replace(tmp, self.path)
+
+    def _replay(self, step: int) -> None:
+        """A resumed run's checks start where the run's checks were at its checkpoint (peaks, streaks and
+        active alarms), by re-checking its stats.jsonl records up to `step` without reporting them again."""
+        stats_path = self.path.parent / "stats.jsonl"
+        if not stats_path.is_file():
+            return
+        from .train.rundir import read_jsonl
+
+        self._silent = True
+        try:
+            for record in read_jsonl(stats_path):
+                at = record.get("step")
+                if "event" not in record and isinstance(at, int) and at <= step:
+                    self.check(at, record)
+        finally:
+            self._silent = False
 
     # ------------------------------------------------------------------ measurements
 
@@ -274,7 +293,8 @@ class Alarms:
                 self._active.discard(kind)
             elif kind not in self._active:
                 self._active.add(kind)
-                new.append(self._emit(step, kind, *cond))
+                if not self._silent:
+                    new.append(self._emit(step, kind, *cond))
         return new
 
     def _emit(self, step: int, kind: str, message: str, value: Optional[float], threshold: float) -> dict[str, Any]:
