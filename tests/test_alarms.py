@@ -237,6 +237,8 @@ def test_resume_drops_alarms_after_the_checkpoint(tmp_path):
     (run.path / ALARMS_FILE).write_text("".join(json.dumps({"step": s, "kind": "divergence"}) + "\n" for s in (2, 5, 9)))
     Alarms(AlarmConfig(), run.path, step=5)
     assert [a["step"] for a in read_alarms(run.path)] == [2, 5]
+    Alarms(AlarmConfig(), run.path, step=0)  # resumed before its first checkpoint: nothing is kept
+    assert read_alarms(run.path) == []
 
 
 def _record(step: int, g: float, dgz: float, dx: float = 0.6, cov: float = 1.0) -> dict:

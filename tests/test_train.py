@@ -79,3 +79,20 @@ def test_toy2d_ring_actually_learns(tmp_path):
     high_quality = dist < 3 * sigma
     assert high_quality.float().mean() > 0.5
     assert len(nearest[high_quality].unique()) == 8
+
+
+def test_resume_before_the_first_checkpoint_drops_the_dead_attempts_records(tmp_path):
+    """A run killed after writing stats but before its first checkpoint restarts from step 0: its old
+    records go, so stats.jsonl holds every step exactly once (found by the SIGKILL loop)."""
+    from ganforge.train import read_stats
+
+    cfg = tiny_config(**{"train.steps": 3, "log.checkpoint_every": 100})
+    run = RunDir(tmp_path / "r")
+    run.create()
+    for step in (1, 2):  # what the dead attempt wrote
+        run.append_stats({"step": step, "loss/D": 9.0})
+    t = Trainer(cfg)
+    t.resume_from(run)
+    assert t.step == 0 and read_stats(run.stats) == []
+    t.train(run)
+    assert [r["step"] for r in read_stats(run.stats)] == [1, 2, 3]

@@ -125,8 +125,9 @@ class Alarms:
         self._cov_peak = 0.0  # the largest class_coverage seen
         self._classifier: Any = None  # False: none for this data set
         self._silent = False
-        if self.path is not None and step > 0:
+        if self.path is not None and self.path.exists():  # a resumed run (also one resumed from step 0)
             self._truncate(step)
+        if self.path is not None and step > 0:
             self._replay(step)
 
     def _truncate(self, step: int) -> None:

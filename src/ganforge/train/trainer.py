@@ -169,6 +169,7 @@ class Trainer:
                 self.save()
         else:
             log.warning("no checkpoint in %s yet: starting from step 0", run.path)
+            run.truncate_stats(0)  # records of the attempt that died before its first checkpoint
 
     # ------------------------------------------------------------------ training
 
