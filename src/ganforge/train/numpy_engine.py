@@ -4,8 +4,10 @@ The networks, losses, optimisers, clipping and backward passes are ganforge.back
 only). This bridge reuses the PyTorch side for everything around them: data sources (batches
 converted with .numpy()), the learning-rate schedule maths (optim.lr_at), the run directory,
 stats.jsonl, sample grids and checkpoint files (numpy arrays become torch tensors only at the file
-boundary). The run directory is the torch trainer's: `ganforge sample --run RUN` builds the torch
-G from config.yaml and loads generator.safetensors, whose keys are the torch nets' keys.
+boundary), and the divergence watchdog (train/watchdog.py, `watchdog.*`: a NaN/inf loss or gradient
+rolls back to the last good checkpoint with a lower lr; DivergedError, exit 3, after
+watchdog.max_rollbacks). The run directory is the torch trainer's: `ganforge sample --run RUN` builds
+the torch G from config.yaml and loads generator.safetensors, whose keys are the torch nets' keys.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .optim import check_optim, lr_at
 from .progress import Progress
 from .rundir import RunDir
 from .trainer import publish_record
+from .watchdog import Watchdog
 
 log = logging.getLogger("ganforge")
 
@@ -279,6 +282,8 @@ class NumpyTrainer:
         self.step = 0
         self.run: Optional[RunDir] = None
         self.stop_requested = False  # set by a signal handler: stop (and checkpoint) after this step
+        self.watchdog = Watchdog(cfg.watchdog)  # NaN/inf -> roll back with a lower lr (train/watchdog.py)
+        self._watching = False  # True inside train(): the phases queue their gradient norms for the watchdog
 
     # ------------------------------------------------------------------ state
 
@@ -294,6 +299,7 @@ class NumpyTrainer:
             "data": self.source.state_dict(),
             "rng": json.dumps(self.rng.bit_generator.state),  # PCG64's 128-bit ints survive as JSON
             "fixed_z": to_torch(self.fixed_z),
+            "watchdog": self.watchdog.state_dict(),  # the rollback count: a lowered lr stays lowered
         }
 
     def load_state_dict(self, state: dict[str, Any], where: str = "checkpoint") -> None:
@@ -307,6 +313,8 @@ class NumpyTrainer:
         self.rng.bit_generator.state = json.loads(state["rng"])
         self.fixed_z = from_torch(state["fixed_z"])
         self.step = int(state["step"])
+        if "watchdog" in state:
+            self.watchdog.load_state_dict(state["watchdog"])
 
     def save(self) -> None:
         assert self.run is not None
@@ -321,6 +329,7 @@ class NumpyTrainer:
             run.truncate_stats(self.step)
         else:
             log.warning("no checkpoint in %s yet: starting from step 0", run.path)
+            run.truncate_stats(0)  # records of the attempt that died before its first checkpoint
 
     # ------------------------------------------------------------------ training
 
@@ -361,6 +370,8 @@ class NumpyTrainer:
         other.requires_grad_(False)
         opt.zero_grad()
         self.accumulate_gradients(phase, real, z)
+        if self._watching:
+            self.watchdog.observe_grads(phase, net.parameters())  # checked at the end of the step
         before = report_before_step(net, phase) if grads else None  # grad/<phase>/<layer>
         params = [p for p in net.parameters() if p.grad is not None]
         if ocfg.clip_value is not None:
@@ -372,10 +383,14 @@ class NumpyTrainer:
             report_after_step(net, phase, before)  # weight/<phase>/<layer>, update/<phase>/<layer>
 
     def train_step(self) -> tuple[float, float]:
-        """n_dis D updates and one G update at the current step's learning rates; returns them."""
+        """n_dis D updates and one G update at the current step's learning rates; returns them.
+
+        The learning rates are the schedule's times watchdog.lr_scale (lr_factor ** rollbacks). Inside
+        train() the watchdog then checks the step (Watchdog.bad_step); a train_step on its own does not.
+        """
         cfg = self.cfg
-        lr_g = lr_at(cfg.g_optim, self.step, cfg.train.steps)
-        lr_d = lr_at(cfg.d_optim, self.step, cfg.train.steps)
+        lr_g = lr_at(cfg.g_optim, self.step, cfg.train.steps) * self.watchdog.lr_scale
+        lr_d = lr_at(cfg.d_optim, self.step, cfg.train.steps) * self.watchdog.lr_scale
         for opt, lr in ((self.opt_G, lr_g), (self.opt_D, lr_d)):
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -389,7 +404,10 @@ class NumpyTrainer:
 
     def train(self, run: RunDir, quiet: bool = False, progress: bool = False) -> Path:
         """Train to cfg.train.steps, writing samples, stats and checkpoints into `run`."""
-        with blas_threads():
+        # With the watchdog on, a NaN/inf is its to report (one log line per rollback, exit 3 at the end):
+        # numpy's own "overflow/invalid value encountered" RuntimeWarnings would only repeat it on stderr.
+        fp_quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+        with blas_threads(), (fp_quiet if self.watchdog.enabled else contextlib.nullcontext()):
             return self._train(run, quiet, progress)
 
     def _train(self, run: RunDir, quiet: bool, progress: bool) -> Path:
@@ -405,15 +423,26 @@ class NumpyTrainer:
         bar = Progress(total, self.step, enabled=progress and not quiet)
         self.G.train()
         self.D.train()
+        self.watchdog.start(self)  # the start state, in memory, until a checkpoint exists
         self._t_log, self._s_log = time.perf_counter(), self.step
-        while self.step < total:
-            lr_g, lr_d = self.train_step()
-            self._maintenance(bar, lr_g, lr_d)
-            if self.stop_requested:
-                if self.step % cfg.log.checkpoint_every and self.step != total:
-                    self.save()
-                log.info("stopped on request at step %d; checkpoint saved", self.step)
-                break
+        self._watching = True
+        try:
+            while self.step < total:
+                lr_g, lr_d = self.train_step()
+                saving = self.step % cfg.log.checkpoint_every == 0 or self.step == total or self.stop_requested
+                bad = self.watchdog.bad_step(self, weights=saving)  # losses, gradient norms (+ weights if saving)
+                if bad:
+                    self.watchdog.rollback(self, bad)  # or DivergedError after watchdog.max_rollbacks
+                    self._t_log, self._s_log = time.perf_counter(), self.step
+                    continue
+                self._maintenance(bar, lr_g, lr_d)
+                if self.stop_requested:
+                    if self.step % cfg.log.checkpoint_every and self.step != total:
+                        self.save()
+                    log.info("stopped on request at step %d; checkpoint saved", self.step)
+                    break
+        finally:
+            self._watching = False
         bar.close()
         return run.path
 

@@ -5,6 +5,9 @@ device->host sync checks the step's losses (the `loss/*` names reported to ganfo
 last log record) and the gradient norms for NaN/inf. On a checkpoint step the weights are checked
 too, so a checkpoint is only ever written from finite weights.
 
+Both trainers use it: the torch Trainer (torch tensors on its device) and the numpy engine's
+NumpyTrainer (gradients and weights are numpy arrays; the check runs on the CPU).
+
 On a bad step the run goes back to the last good checkpoint (or, before the first one exists, to
 the in-memory state it started from), both learning rates are multiplied by `watchdog.lr_factor`
 once more, and a `{"event": "rollback"}` record goes to stats.jsonl and the log. After
@@ -15,8 +18,9 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
+import numpy as np
 import torch
 
 from .. import stats
@@ -25,14 +29,29 @@ from ..errors import DivergedError, GanforgeError
 from .checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
+    from .numpy_engine import NumpyTrainer
     from .trainer import Trainer
+
+    AnyTrainer = Union[Trainer, NumpyTrainer]
 
 log = logging.getLogger("ganforge")
 
 
-def _total_norm(tensors: Iterable[torch.Tensor]) -> Optional[torch.Tensor]:
-    """The 2-norm of all tensors together, as a device tensor (no host sync); None if there are none."""
-    tensors = [t.detach() for t in tensors]
+def _as_tensor(x: Any) -> torch.Tensor:
+    """A torch tensor (detached) as it is; a number, a numpy array or a ganforge.backprop Tensor's numpy
+    array (its .data: the numpy engine's parameters) as a CPU torch tensor (an array's shares its memory)."""
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    if isinstance(x, (float, int, np.generic)):
+        return torch.tensor(float(x))
+    if not isinstance(x, np.ndarray):
+        x = x.data
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def _total_norm(tensors: Iterable[Any]) -> Optional[torch.Tensor]:
+    """The 2-norm of all tensors (or numpy arrays) together, as a device tensor (no host sync); None if there are none."""
+    tensors = [_as_tensor(t) for t in tensors]
     if not tensors:
         return None
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.float()) for t in tensors]))
@@ -64,20 +83,22 @@ class Watchdog:
 
     # ------------------------------------------------------------------ detection
 
-    def start(self, trainer: "Trainer") -> None:
+    def start(self, trainer: "AnyTrainer") -> None:
         """Remember the state training starts from (a CPU copy) when no checkpoint holds it."""
         self._checks.clear()
         if self.enabled and not (trainer.run is not None and trainer.run.last.is_file()):
             self._snapshot = {"step": trainer.step, "state": _cpu_copy(trainer.state_dict())}
 
-    def observe_grads(self, phase: str, params: Iterable[torch.nn.Parameter]) -> None:
-        """Queue the norm of this phase's gradients for the end-of-step check (no sync)."""
+    def observe_grads(self, phase: str, params: Iterable[Any]) -> None:
+        """Queue the norm of this phase's gradients for the end-of-step check (no sync).
+
+        `params`: torch parameters, or the numpy engine's (whose .grad is a numpy array)."""
         if self.enabled:
             norm = _total_norm(p.grad for p in params if p.grad is not None)
             if norm is not None:
                 self._checks.append((f"gradient norm of {phase}", norm))
 
-    def bad_step(self, trainer: "Trainer", weights: bool) -> Optional[str]:
+    def bad_step(self, trainer: "AnyTrainer", weights: bool) -> Optional[str]:
         """What was non-finite in the step just taken (None if all is well): one host sync."""
         if not self.enabled:
             return None
@@ -92,7 +113,8 @@ class Watchdog:
                     checks.append((f"weight norm of {label}", norm))
         if not checks:
             return None
-        values = torch.stack([v.detach().float().reshape(()).to(trainer.device) for _, v in checks])
+        device = torch.device("cpu") if getattr(trainer, "engine", None) == "numpy" else trainer.device
+        values = torch.stack([v.detach().float().reshape(()).to(device) for _, v in checks])
         if bool(torch.isfinite(values).all()):
             return None
         bad = [f"{name} = {float(v):g}" for (name, _), v in zip(checks, values.cpu()) if not torch.isfinite(v)]
@@ -100,7 +122,7 @@ class Watchdog:
 
     # ------------------------------------------------------------------ recovery
 
-    def rollback(self, trainer: "Trainer", reason: str) -> None:
+    def rollback(self, trainer: "AnyTrainer", reason: str) -> None:
         """Restore the last good state with a lower learning rate, or raise DivergedError after K rollbacks."""
         run, failed = trainer.run, trainer.step
         assert run is not None
@@ -134,7 +156,7 @@ class Watchdog:
             failed, reason, rollbacks, self.cfg.max_rollbacks, trainer.step, source, self.lr_scale,
         )
 
-    def _restore(self, trainer: "Trainer") -> str:
+    def _restore(self, trainer: "AnyTrainer") -> str:
         run = trainer.run
         assert run is not None
         snap_step = self._snapshot["step"] if self._snapshot is not None else -1
