@@ -41,7 +41,7 @@ from .checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_wei
 from .optim import check_optim, lr_at
 from .progress import Progress
 from .rundir import RunDir
-from .trainer import publish_record
+from .trainer import end_of_step, publish_record
 from .watchdog import Watchdog
 
 log = logging.getLogger("ganforge")
@@ -429,17 +429,7 @@ class NumpyTrainer:
         try:
             while self.step < total:
                 lr_g, lr_d = self.train_step()
-                saving = self.step % cfg.log.checkpoint_every == 0 or self.step == total or self.stop_requested
-                bad = self.watchdog.bad_step(self, weights=saving)  # losses, gradient norms (+ weights if saving)
-                if bad:
-                    self.watchdog.rollback(self, bad)  # or DivergedError after watchdog.max_rollbacks
-                    self._t_log, self._s_log = time.perf_counter(), self.step
-                    continue
-                self._maintenance(bar, lr_g, lr_d)
-                if self.stop_requested:
-                    if self.step % cfg.log.checkpoint_every and self.step != total:
-                        self.save()
-                    log.info("stopped on request at step %d; checkpoint saved", self.step)
+                if end_of_step(self, bar, lr_g, lr_d):  # watchdog, maintenance, a requested stop
                     break
         finally:
             self._watching = False

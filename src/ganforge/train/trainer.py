@@ -244,17 +244,7 @@ class Trainer:
             if grads or self.graph is None or not self.graph.step(batches):
                 self._step(batches, grads)
             self.step += 1
-            saving = self.step % cfg.log.checkpoint_every == 0 or self.step == total or self.stop_requested
-            bad = self.watchdog.bad_step(self, weights=saving)  # one host sync per step
-            if bad:
-                self.watchdog.rollback(self, bad)  # or DivergedError after watchdog.max_rollbacks
-                self._t_log, self._s_log = time.perf_counter(), self.step
-                continue
-            self._maintenance(bar, lr_g, lr_d)
-            if self.stop_requested:
-                if self.step % self.cfg.log.checkpoint_every:
-                    self.save()
-                log.info("stopped on request at step %d; checkpoint saved", self.step)
+            if end_of_step(self, bar, lr_g, lr_d):
                 break
         bar.close()
         if self.tb is not None:
@@ -314,6 +304,26 @@ class Trainer:
         if getattr(self, "tb", None) is not None:
             self.tb.images(self.step, x)
         return path
+
+
+def end_of_step(trainer: Any, bar: "Progress", lr_g: float, lr_d: float) -> bool:
+    """What follows every training step in both engines: the watchdog's check (a rollback on a bad
+    step), then the maintenance intervals (log, samples, checkpoint, eval), then a requested stop.
+    Returns True when training must stop now."""
+    cfg, step, total = trainer.cfg, trainer.step, trainer.cfg.train.steps
+    saving = step % cfg.log.checkpoint_every == 0 or step == total or trainer.stop_requested
+    bad = trainer.watchdog.bad_step(trainer, weights=saving)  # one host sync per step
+    if bad:
+        trainer.watchdog.rollback(trainer, bad)  # or DivergedError after watchdog.max_rollbacks
+        trainer._t_log, trainer._s_log = time.perf_counter(), trainer.step
+        return False
+    trainer._maintenance(bar, lr_g, lr_d)
+    if trainer.stop_requested:
+        if step % cfg.log.checkpoint_every and step != total:  # (maintenance saved on those steps)
+            trainer.save()
+        log.info("stopped on request at step %d; checkpoint saved", step)
+        return True
+    return False
 
 
 def publish_record(run: RunDir, bar: "Progress", record: dict[str, Any], total: int) -> None:
