@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ganforge.config import Config, set_value
 from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator
