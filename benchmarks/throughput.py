@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported (default: 3)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json-out", default=None, help="also write the JSON object to this file (with the table printed)")
     p.add_argument("--ablate", action="store_true", help="also time ganforge with each speed choice switched (on cuda: always)")
     p.add_argument("--compile", action="store_true", help="also time ganforge under torch.compile (compiles anew each round)")
     args = p.parse_args(argv)
@@ -201,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds, "rows": rows,
         "speedup_vs_reference": {r["setup"]: r["speedup_vs_reference"] for r in rows if r["who"] == "ganforge"},
     }
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(result, f, indent=1)
     if args.json:
         print(json.dumps(result))
         return 0
