@@ -56,6 +56,9 @@ CASES = {
     "wgan-clip": {"model.arch": "mlp", "objective.name": "wgan", "g_optim.name": "adam", "d_optim.name": "adam"},
     "acgan-ema": {"model.conditioning": "acgan", "train.ema_decay": 0.9},  # labels as static inputs, EMA in the step
     "r1-every-step": {"objective.r1_gamma": 1.0, "objective.r1_every": 1},
+    "diffaugment": {"train.diffaugment": "translation,cutout,color"},  # random ops inside the step
+    "sngan-infogan": {"model.arch": "resnet", "model.spectral_norm_d": True, "objective.name": "infogan",
+                      "model.info_cat": 3},  # power iteration buffers, the Q head
 }
 
 
