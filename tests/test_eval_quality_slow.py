@@ -20,4 +20,7 @@ def test_toy2d_preset_covers_the_ring(tmp_path):
     m = evaluate(run.path, write=False)["metrics"]
     assert 7 <= m["modes_covered"] <= 8
     assert 0.5 <= m["high_quality_fraction"] <= 1.0
-    assert 0.0 <= m["mode_kl"] <= 0.5
+    # Over seeds 0-9 (docs/benchmarks.md) the KL ranged 0.10-0.58: 0.5 failed 5 of 20 runs of both Adam
+    # kernels. 0.75 sits above that spread and below a ring dominated by one mode (two thirds of the
+    # samples in one mode, the rest spread evenly: KL 0.79; collapse to one mode: ln 8 = 2.08).
+    assert 0.0 <= m["mode_kl"] <= 0.75
