@@ -8,7 +8,6 @@ import pytest
 from bp_oracle import check_against_torch, check_finite_diff
 
 import ganforge.backprop as bp
-from ganforge.backprop import Tensor
 from ganforge.backprop import functional as F
 
 torch = pytest.importorskip("torch")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .tensor import Grads, Tensor, _sigmoid, _unbroadcast
+from .tensor import Grads, Tensor, _sigmoid
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_softmax", "softmax",

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from ..errors import GanforgeError
 from .base import EpochSampler, Source, Spec, to_unit_range
 
 log = logging.getLogger("ganforge")

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import as_float64, pairwise_distances, row_blocks, sq_norms
+from ._common import as_float64, row_blocks, sq_norms
 
 
 def nearest_neighbours(
