@@ -41,7 +41,7 @@ from .checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_wei
 from .optim import check_optim, lr_at
 from .progress import Progress
 from .rundir import RunDir
-from .trainer import end_of_step, publish_record
+from .trainer import end_of_step
 from .watchdog import Watchdog
 
 log = logging.getLogger("ganforge")
@@ -436,23 +436,11 @@ class NumpyTrainer:
         bar.close()
         return run.path
 
-    def _maintenance(self, bar: Progress, lr_g: float, lr_d: float) -> None:
-        cfg, step, done = self.cfg, self.step, self.step == self.cfg.train.steps
-        assert self.run is not None
-        if step % cfg.log.log_every == 0 or done:
-            now = time.perf_counter()
-            record = {"step": step, **stats.collect(), "lr/G": lr_g, "lr/D": lr_d}
-            record["images_per_s"] = (step - self._s_log) * cfg.train.batch_size / max(now - self._t_log, 1e-9)
-            self._t_log, self._s_log = now, step
-            record.update(self._diversity())
-            self.alarms.observe(step, record)  # thresholds on the record: RUN/alarms.jsonl
-            publish_record(self.run, bar, record, cfg.train.steps)
-        else:
-            bar.update(step, None)
-        if step % cfg.log.sample_every == 0 or done:
-            self.write_samples()
-        if step % cfg.log.checkpoint_every == 0 or done:
-            self.save()
+    def _observe(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A log-interval record made whole: the alarms' probes and checks (RUN/alarms.jsonl)."""
+        record.update(self._diversity())
+        self.alarms.observe(self.step, record)
+        return record
 
     def _diversity(self) -> dict[str, float]:
         """The alarms' probes (Alarms.measure: diversity, class coverage) on the numpy G."""

@@ -251,32 +251,17 @@ class Trainer:
             self.tb.close()
         return run.path
 
-    def _maintenance(self, bar: "Progress", lr_g: float, lr_d: float) -> None:
-        cfg, step, done = self.cfg, self.step, self.step == self.cfg.train.steps
-        if step % cfg.log.log_every == 0 or done:
-            now = time.perf_counter()
-            record = {"step": step, **stats.collect(), "lr/G": lr_g, "lr/D": lr_d}
-            record["images_per_s"] = (step - self._s_log) * cfg.train.batch_size / max(now - self._t_log, 1e-9)
-            self._t_log, self._s_log = now, step
-            if self.world > 1:
-                record = distributed.mean_over_ranks(record, self.device)
-                record["images_per_s"] *= self.world  # all ranks together
-                if self.rank != 0:
-                    return
-            self.alarms.observe(step, record, self)  # adds "diversity"; logs and writes alarms
-            if self.tb is not None:
-                self.tb.scalars(step, record)
-            publish_record(self.run, bar, record, cfg.train.steps)
-        else:
-            bar.update(step, None)
-        if step % cfg.log.sample_every == 0 or done:
-            self.write_samples()
-        if step % cfg.log.checkpoint_every == 0 or done:
-            self.save()
-        if cfg.log.eval_every and self.rank == 0 and (step % cfg.log.eval_every == 0 or done):
-            from ..evaluate import eval_in_training
-
-            eval_in_training(self)  # RUN/metrics.jsonl; checkpoints/best.pt by log.eval_metric
+    def _observe(self, record: dict[str, Any]) -> Optional[dict[str, Any]]:
+        """A log-interval record made whole: means over the ranks, alarms, TensorBoard (None on ranks > 0)."""
+        if self.world > 1:
+            record = distributed.mean_over_ranks(record, self.device)
+            record["images_per_s"] *= self.world  # all ranks together
+            if self.rank != 0:
+                return None
+        self.alarms.observe(self.step, record, self)  # adds "diversity"; logs and writes alarms
+        if self.tb is not None:
+            self.tb.scalars(self.step, record)
+        return record
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -317,13 +302,38 @@ def end_of_step(trainer: Any, bar: "Progress", lr_g: float, lr_d: float) -> bool
         trainer.watchdog.rollback(trainer, bad)  # or DivergedError after watchdog.max_rollbacks
         trainer._t_log, trainer._s_log = time.perf_counter(), trainer.step
         return False
-    trainer._maintenance(bar, lr_g, lr_d)
+    maintenance(trainer, bar, lr_g, lr_d)
     if trainer.stop_requested:
         if step % cfg.log.checkpoint_every and step != total:  # (maintenance saved on those steps)
             trainer.save()
         log.info("stopped on request at step %d; checkpoint saved", step)
         return True
     return False
+
+
+def maintenance(trainer: Any, bar: "Progress", lr_g: float, lr_d: float) -> None:
+    """The intervals after a good step (both engines): a stats record (log.log_every), a sample grid,
+    a checkpoint, an evaluation (log.eval_every); each also at the last step."""
+    cfg, step = trainer.cfg, trainer.step
+    done = step == cfg.train.steps
+    if step % cfg.log.log_every == 0 or done:
+        now = time.perf_counter()
+        record = {"step": step, **stats.collect(), "lr/G": lr_g, "lr/D": lr_d}
+        record["images_per_s"] = (step - trainer._s_log) * cfg.train.batch_size / max(now - trainer._t_log, 1e-9)
+        trainer._t_log, trainer._s_log = now, step
+        whole = trainer._observe(record)  # the engine's additions: rank means, alarms, TensorBoard
+        if whole is not None:
+            publish_record(trainer.run, bar, whole, cfg.train.steps)
+    else:
+        bar.update(step, None)
+    if step % cfg.log.sample_every == 0 or done:
+        trainer.write_samples()
+    if step % cfg.log.checkpoint_every == 0 or done:
+        trainer.save()
+    if cfg.log.eval_every and getattr(trainer, "rank", 0) == 0 and (step % cfg.log.eval_every == 0 or done):
+        from ..evaluate import eval_in_training
+
+        eval_in_training(trainer)  # RUN/metrics.jsonl; checkpoints/best.pt by log.eval_metric
 
 
 def publish_record(run: RunDir, bar: "Progress", record: dict[str, Any], total: int) -> None:
