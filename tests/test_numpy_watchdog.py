@@ -20,7 +20,7 @@ from ganforge.train.numpy_engine import NumpyTrainer
 from ganforge.train.optim import lr_at
 
 from test_optim import tiny_config
-from test_reliability_watchdog import capture_log
+from test_reliability_watchdog import capture_log, check_lowered_lr_survives_resume, inject
 
 NUMPY = {"train.engine": "numpy", "model.arch": "mlp"}
 
@@ -39,19 +39,7 @@ def poison(trainer: NumpyTrainer, plan: dict[tuple[int, str], str], once: bool =
 
     def wrapped(phase, real, z):
         inner(phase, real, z)
-        step = trainer.step + 1  # the step being computed, as stats.jsonl numbers it
-        what = plan.get((step, phase))
-        if what is None:
-            return
-        if once:
-            del plan[(step, phase)]
-        fired.append(step)
-        net = trainer.D if phase == "D" else trainer.G
-        if what == "grad":
-            p = next(p for p in net.parameters() if p.grad is not None)
-            p.grad[(0,) * p.grad.ndim] = np.nan
-        elif what == "loss":
-            stats.report(f"loss/{phase}", float("inf"))
+        inject(trainer, phase, trainer.D if phase == "D" else trainer.G, plan, once, fired)
 
     trainer.accumulate_gradients = wrapped
     return fired
@@ -108,14 +96,7 @@ def test_nan_gradient_rolls_back_to_the_last_checkpoint_bit_exactly(tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(weights(t), weights(full)))
 
     # The lowered lr is in the checkpoint and survives a resume.
-    state = load_checkpoint(run.last)
-    assert state["watchdog"] == {"rollbacks": 1}
-    again = NumpyTrainer(numpy_config(**{**sets, "train.steps": 10}))
-    assert again.watchdog.lr_scale == 1.0
-    again.resume_from(run)
-    assert again.watchdog.lr_scale == 0.5
-    again.train(run)
-    assert [r["lr/G"] for r in read_stats(run.stats) if r.get("step", 0) > 8] == pytest.approx([base / 2] * 2, rel=1e-12)
+    check_lowered_lr_survives_resume(lambda sets: NumpyTrainer(numpy_config(**sets)), run, sets, base)
 
 
 def test_an_inf_loss_before_the_first_checkpoint_rolls_back_to_the_start_and_keeps_the_schedule(tmp_path):

@@ -27,22 +27,39 @@ def poison(trainer: Trainer, plan: dict[tuple[int, str], str], once: bool = True
 
     def wrapped(phase, G, D, real, labels, z):
         inner(phase, G, D, real, labels, z)
-        step = trainer.step + 1  # the step being computed, as stats.jsonl numbers it
-        what = plan.get((step, phase))
-        if what is None:
-            return
-        if once:
-            del plan[(step, phase)]
-        fired.append(step)
-        net = D if phase == "D" else G
-        if what == "grad":
-            p = next(p for p in net.parameters() if p.grad is not None)
-            p.grad[(0,) * p.grad.ndim] = float("nan")
-        elif what == "loss":
-            stats.report(f"loss/{phase}", float("inf"))
+        inject(trainer, phase, D if phase == "D" else G, plan, once, fired)
 
     trainer.objective.accumulate_gradients = wrapped
     return fired
+
+
+def inject(trainer, phase: str, net, plan: dict[tuple[int, str], str], once: bool, fired: list[int]) -> None:
+    """The fault `plan` holds for (the step being computed, phase), if any, after the phase's backward
+    (both engines: `net` is a torch module or a ganforge.backprop one, whose .grad is a numpy array)."""
+    step = trainer.step + 1  # the step being computed, as stats.jsonl numbers it
+    what = plan.get((step, phase))
+    if what is None:
+        return
+    if once:
+        del plan[(step, phase)]
+    fired.append(step)
+    if what == "grad":
+        p = next(p for p in net.parameters() if p.grad is not None)
+        p.grad[(0,) * p.grad.ndim] = float("nan")
+    elif what == "loss":
+        stats.report(f"loss/{phase}", float("inf"))
+
+
+def check_lowered_lr_survives_resume(make_trainer, run: RunDir, sets: dict, base: float) -> None:
+    """After one rollback: the count is in the checkpoint, and a resume to 10 steps trains on at half the lr."""
+    state = load_checkpoint(run.last)
+    assert state["watchdog"] == {"rollbacks": 1}
+    again = make_trainer({**sets, "train.steps": 10})
+    assert again.watchdog.lr_scale == 1.0
+    again.resume_from(run)
+    assert again.watchdog.lr_scale == 0.5
+    again.train(run)
+    assert [r["lr/G"] for r in read_stats(run.stats) if r.get("step", 0) > 8] == pytest.approx([base / 2] * 2, rel=1e-12)
 
 
 def capture_log() -> list[str]:
@@ -97,13 +114,7 @@ def test_nan_gradient_rolls_back_to_the_last_checkpoint_bit_exactly(tmp_path):
         assert torch.equal(a, b)
 
     # The lowered lr is in the checkpoint and survives a resume.
-    state = load_checkpoint(run.last)
-    assert state["watchdog"] == {"rollbacks": 1}
-    again = Trainer(tiny_config(**{**sets, "train.steps": 10}))
-    again.resume_from(run)
-    assert again.watchdog.lr_scale == 0.5
-    again.train(run)
-    assert [r["lr/G"] for r in read_stats(run.stats) if r.get("step", 0) > 8] == pytest.approx([base / 2] * 2, rel=1e-12)
+    check_lowered_lr_survives_resume(lambda sets: Trainer(tiny_config(**sets)), run, sets, base)
 
 
 def test_an_inf_loss_before_the_first_checkpoint_rolls_back_to_the_start_and_keeps_the_schedule(tmp_path):
