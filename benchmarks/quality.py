@@ -25,7 +25,8 @@ import torch
 from ganforge.config import Config, apply_dict, get_preset, set_value
 from ganforge.errors import GanforgeError
 from ganforge.evaluate import evaluate
-from ganforge.train import RunDir, Trainer
+from ganforge.run import RunDir
+from ganforge.train import Trainer
 
 IMAGE_DATA = ["digits", "fashion-mnist", "stacked-digits"]
 TOY_DATA = ["toy2d-ring", "toy2d-grid"]

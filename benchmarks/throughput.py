@@ -31,7 +31,8 @@ import torch
 
 from ganforge.config import Config, set_value
 from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from ganforge.train import RunDir, Trainer
+from ganforge.run import RunDir
+from ganforge.train import Trainer
 from ganforge.train.graphs import WARMUP_STEPS
 
 # Measured matrix peaks (TFLOP/s) for the fraction-of-peak column; see ../shared/PERF_NOTES.md.

@@ -15,7 +15,8 @@ import torch
 
 from ganforge.cli import build_parser, config_from_args
 from ganforge.config import set_value
-from ganforge.train import RunDir, Trainer
+from ganforge.run import RunDir
+from ganforge.train import Trainer
 
 
 def main(steps: int = 150, reps: int = 200) -> None:

@@ -64,10 +64,11 @@ def build_config(engine: str, dataset: str, steps: int, batch: int, seed: int):
 
 
 def train_both(out: Path, dataset: str, steps: int, batch: int, seed: int) -> dict[str, Path]:
-    from ganforge.train import RunDir, Trainer
-    from ganforge.train.numpy_engine import NumpyTrainer, to_torch
+    from ganforge.run import RunDir
+    from ganforge.train import Trainer
+    from ganforge.train.numpy_engine import to_torch
 
-    numpy_trainer = NumpyTrainer(build_config("numpy", dataset, steps, batch, seed))
+    numpy_trainer = Trainer(build_config("numpy", dataset, steps, batch, seed))
     torch_trainer = Trainer(build_config("torch", dataset, steps, batch, seed))
     torch_trainer.G.load_state_dict(to_torch(numpy_trainer.G.state_dict()))  # same starting point
     torch_trainer.D.load_state_dict(to_torch(numpy_trainer.D.state_dict()))
@@ -92,7 +93,7 @@ def plot(runs: dict[str, Path], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from ganforge.train import read_stats
+    from ganforge.run import read_stats
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 9), gridspec_kw={"height_ratios": [1, 1.1]})
     for col, (name, run) in enumerate(runs.items()):

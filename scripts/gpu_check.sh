@@ -15,5 +15,5 @@ missing = [m for m in ("torch", "numpy", "yaml", "safetensors", "PIL", "matplotl
 import torch
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "missing:", missing or "none")
 PY
-$PY -m pytest -q -p no:cacheprovider tests/test_graphs_cuda.py tests/test_graphs.py 2>&1 | tee "$OUT/tests.txt"
+$PY -m pytest -q -p no:cacheprovider tests/train/test_graphs_cuda.py tests/train/test_graphs.py 2>&1 | tee "$OUT/tests.txt"
 $PY benchmarks/throughput.py --device cuda --rounds 3 --json-out "$OUT/throughput.json" 2>&1 | tee "$OUT/throughput.txt"

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ganforge.config import DataConfig
 from ganforge.data import build_source
 from ganforge.metrics.features import ASSETS, FeatureNet, save_classifier
-from ganforge.metrics.splits import digits_split
+from ganforge.data.splits import digits_split
 
 # name -> (epochs, batch size, learning rate)
 RECIPES = {"digits": (60, 64, 2e-3), "mnist": (4, 128, 2e-3), "fashion-mnist": (6, 128, 2e-3)}

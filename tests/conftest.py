@@ -5,12 +5,15 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/helpers.py for every folder
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ganforge.config import Config, all_keys, from_dict, load_yaml, parse_assignment, set_value, validate
+from ganforge.config import OLD_KEYS, Config, all_keys, from_dict, load_yaml, parse_assignment, set_value, validate
 from ganforge.data.files import read_idx, safe_unpickle
 from ganforge.data.folder import load_folder_into_memory
 from ganforge.errors import GanforgeError
@@ -34,7 +34,25 @@ scalars = st.one_of(
     st.text(max_size=12),
 )
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
-leaf_names = st.sampled_from([k.split(".", 1)[1] for k in KEYS if "." in k]) | st.text(max_size=10)
+# Dotted paths inside a section ('lr', 'gp.weight'), old ones too ('gp_lambda': migrated), and random names.
+leaf_names = st.sampled_from(sorted({k.split(".", 1)[1] for k in [*KEYS, *OLD_KEYS] if "." in k})) | st.text(max_size=10)
+
+
+def nest(dotted: str, value: typing.Any) -> dict:
+    """'a.b.c', v -> {'a': {'b': {'c': v}}}."""
+    for part in reversed(dotted.split(".")):
+        value = {part: value}
+    return value
+
+
+def deep_set(d: dict, dotted: str, value: typing.Any) -> None:
+    """Set `dotted` in the nested mapping `d`, unless a value that is not a mapping is in the way."""
+    *path, leaf = dotted.split(".")
+    for p in path:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            return
+    d[leaf] = value
 
 
 @st.composite
@@ -46,7 +64,9 @@ def config_dicts(draw) -> dict:
         if draw(st.integers(0, 9)) == 0:
             out[section] = draw(values)  # a section that is not a mapping
         else:
-            out[section] = draw(st.dictionaries(leaf_names, values, max_size=3))
+            out[section] = {}
+            for leaf, value in draw(st.dictionaries(leaf_names, values, max_size=3)).items():
+                deep_set(out[section], leaf, value)
     return out
 
 
@@ -64,6 +84,9 @@ def _leaf_type(dotted: str):
 @example({"g_optim": {"lr": float("inf")}})
 @example({"train": {"steps": float("nan")}})
 @example({"data": [1, 2]})
+@example({"objective": {"gp_lambda": 3, "gp": {"weight": 3}}})  # an old key and its new one
+@example({"objective": {"r1": [1], "r1_every": 2}})  # an old key whose new section is not a mapping
+@example({"objective": {"n_dis": 2, "began_lambda_k": 0.1}, "train": {"steps": 3}})
 def test_any_mapping_gives_a_config_or_a_clear_error(data):
     try:
         cfg = from_dict(data)
@@ -82,11 +105,7 @@ def test_any_mapping_gives_a_config_or_a_clear_error(data):
 @FAST
 @given(st.sampled_from(KEYS), values)
 def test_a_wrong_value_names_its_key_and_a_right_one_is_stored(key, value):
-    section = key.split(".")[0]
-    if "." not in key:
-        data = {key: value}
-    else:
-        data = {section: {key.split(".", 1)[1]: value}}
+    data = nest(key, value)
     try:
         cfg = from_dict(data)
     except GanforgeError as e:
@@ -110,6 +129,8 @@ def test_a_wrong_value_names_its_key_and_a_right_one_is_stored(key, value):
 @example("=")
 @example("..=1")
 @example("train=3")
+@example("objective.gp_lambda=-1")
+@example("objective.r1_every.x=2")
 def test_set_assignments_from_any_text(text):
     try:
         key, value = parse_assignment(text)

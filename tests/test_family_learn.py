@@ -16,7 +16,8 @@ import torch
 
 from ganforge.config import Config, apply_dict, get_preset, set_value
 from ganforge.metrics.fid import fid
-from ganforge.train import RunDir, Trainer
+from ganforge.run import RunDir
+from ganforge.train import Trainer
 
 N_EVAL = 500
 
@@ -117,7 +118,7 @@ def test_infogan_categorical_code_agrees_with_the_digit_classes(tmp_path, digits
     assert before["code_agreement"] < 0.2
     assert after["code_agreement"] > 0.3
     assert after["fid"] < 0.7 * before["fid"]
-    from ganforge.train import read_stats
+    from ganforge.run import read_stats
 
     mi = [r["info/mi_cat"] for r in read_stats(t.run.stats)]
     # the lower bound ln K - CE on I(c; G(z, c)) climbs from ~0 toward ln K (measured: 0.003, 0.074, 0.54)

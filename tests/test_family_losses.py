@@ -7,7 +7,7 @@ import torch
 
 from ganforge import stats
 from ganforge.augment import diff_augment
-from ganforge.config import Config, ObjectiveConfig
+from ganforge.config import BEGANConfig, Config, ObjectiveConfig, R1Config, WGANConfig
 from ganforge.objectives import OBJECTIVES, build_objective, losses
 from ganforge.objectives.penalties import gradient_penalty, r1_penalty
 from ganforge.train.ema import EMA
@@ -107,7 +107,7 @@ def test_r1_penalty_against_per_sample_gradients():
 def test_lazy_r1_runs_every_n_d_steps_scaled_by_n():
     D = _mlp_d()
     G = torch.nn.Linear(3, 6).double()
-    obj = build_objective(ObjectiveConfig(name="ns", r1_gamma=2.0, r1_every=3))
+    obj = build_objective(ObjectiveConfig(name="ns", r1=R1Config(gamma=2.0, every=3)))
     obj.setup(Config(), G, D)
     seen = []
     for _ in range(6):
@@ -122,7 +122,7 @@ def test_wgan_clips_d_weights_after_the_d_step_only():
     D = _mlp_d()
     with torch.no_grad():
         D[0].weight.mul_(100)
-    obj = build_objective(ObjectiveConfig(name="wgan", clip=0.05))
+    obj = build_objective(ObjectiveConfig(name="wgan", wgan=WGANConfig(clip=0.05)))
     obj.after_step("G", None, D)
     assert D[0].weight.abs().max() > 0.05
     obj.after_step("D", None, D)
@@ -144,7 +144,7 @@ def test_began_controller_closed_form_and_clipping():
     G = torch.nn.Identity()
     real = torch.full((2, 1, 2, 2), 0.5)
     fake_z = torch.full((2, 1, 2, 2), -0.2)
-    obj = build_objective(ObjectiveConfig(name="began", began_gamma=0.5, began_lambda_k=0.1))
+    obj = build_objective(ObjectiveConfig(name="began", began=BEGANConfig(gamma=0.5, lambda_k=0.1)))
     D = AE(0.0)  # reconstruction 0: L(x) = 0.5, L(G(z)) = 0.2
     stats.collect()
     obj.accumulate_gradients("D", G, D, real, None, fake_z)
@@ -152,7 +152,7 @@ def test_began_controller_closed_form_and_clipping():
     got = stats.collect()
     assert obj.k == pytest.approx(0.1 * (0.5 * 0.5 - 0.2), rel=1e-6)
     assert got["began/M_global"] == pytest.approx(0.5 + abs(0.25 - 0.2), rel=1e-6)
-    obj.cfg.began_lambda_k = 100.0
+    obj.cfg.began.lambda_k = 100.0
     obj.accumulate_gradients("D", G, D, real, None, fake_z)
     obj.accumulate_gradients("G", G, D, real, None, fake_z)
     assert obj.k == 1.0  # clipped above

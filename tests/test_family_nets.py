@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ganforge.config import Config, ModelConfig, ObjectiveConfig, OptimConfig
-from ganforge.data.base import Spec
+from ganforge.run import Spec
 from ganforge.nets import DCGAN_SIZES, build_nets
 from ganforge.nets.heads import InfoGenerator, class_grid_inputs
 from ganforge.nets.layers import SelfAttention, has_spectral_norm

@@ -5,20 +5,20 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.train import read_stats
-from ganforge.train.checkpoint import load_checkpoint, load_weights
+from ganforge.run import read_stats
+from ganforge.run import load_checkpoint, load_weights
 
-from test_optim import tiny_config
-from test_train import train
+from helpers import tiny_config
+from helpers import train
 
 VARIANTS = {
     "cgan+ema+sn+diffaugment+r1": {"model.conditioning": "concat", "train.ema_decay": 0.9, "model.spectral_norm_d": True,
                                    "model.spectral_norm_g": True, "train.diffaugment": "color,translation,cutout",
-                                   "objective.r1_gamma": 1.0, "objective.r1_every": 2},
+                                   "objective.r1.gamma": 1.0, "objective.r1.every": 2},
     "resnet-projection-cbn+attention+hinge": {"model.arch": "resnet", "model.conditioning": "projection",
                                               "model.attention": "auto", "objective.name": "hinge",
                                               "model.spectral_norm_d": True, "train.ema_decay": 0.5},
-    "began": {"model.arch": "began", "objective.name": "began", "objective.began_lambda_k": 0.05},
+    "began": {"model.arch": "began", "objective.name": "began", "objective.began.lambda_k": 0.05},
     "infogan+wgan-gp": {"model.info_cat": 3, "model.info_cont": 1, "objective.name": "wgan-gp", "model.arch": "resnet"},
     "acgan+wgan": {"model.conditioning": "acgan", "objective.name": "wgan", "g_optim.name": "rmsprop", "d_optim.name": "rmsprop"},
     "lsgan": {"objective.name": "lsgan"},
@@ -36,7 +36,7 @@ def tensors(t):
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_resume_is_bit_identical(tmp_path, variant):
-    sets = {**VARIANTS[variant], "objective.n_dis": 2, "log.sample_every": 3, "log.checkpoint_every": 100}
+    sets = {**VARIANTS[variant], "train.n_dis": 2, "log.sample_every": 3, "log.checkpoint_every": 100}
     straight, _ = train(tiny_config(**sets, **{"train.steps": 6}), tmp_path / "a")
     train(tiny_config(**sets, **{"train.steps": 3}), tmp_path / "b")
     resumed, run_b = train(tiny_config(**sets, **{"train.steps": 6}), tmp_path / "b", resume=True)
@@ -50,7 +50,7 @@ def test_resume_is_bit_identical(tmp_path, variant):
 
 
 def test_began_k_stays_in_0_1_and_m_global_is_logged_every_step(tmp_path):
-    cfg = tiny_config(**{"model.arch": "began", "objective.name": "began", "objective.began_lambda_k": 0.5,
+    cfg = tiny_config(**{"model.arch": "began", "objective.name": "began", "objective.began.lambda_k": 0.5,
                          "train.steps": 12})
     t, run = train(cfg, tmp_path / "r")
     recs = read_stats(run.stats)
@@ -71,7 +71,7 @@ def test_ema_weights_go_to_generator_safetensors(tmp_path):
     assert any(not torch.equal(ema_state[k], live[k]) for k in live if live[k].is_floating_point())
     assert "G_ema" in load_checkpoint(run.last)
     # the samples written by `ganforge sample` come from the EMA generator
-    from ganforge.sample import generate, load_generator
+    from ganforge.nets.load import generate, load_generator
 
     G, cfg = load_generator(run.path)
     x = generate(G, 5, cfg.model.z_dim, seed=3)
@@ -149,3 +149,47 @@ def test_a_folder_of_class_subfolders_trains_a_conditional_gan(tmp_path, run_cli
     assert from_dict(load_yaml(out / "config.yaml")).model.num_classes == 3
     grid = np.asarray(Image.open(out / "samples" / "step_0000002.png"))
     assert grid.shape[:2] == (3 * 50 + 2, 2 * 50 + 2)  # one row per class, 6 // 3 columns
+
+
+def _to_old_layout(data: dict) -> dict:
+    """A config.yaml mapping written back in the layout before the objective sections (OLD_KEYS reversed)."""
+    from ganforge.config import OLD_KEYS
+
+    for old, new in OLD_KEYS.items():
+        *path, leaf = new.split(".")
+        section = data
+        for p in path:
+            section = section[p]
+        data["objective"][old.split(".", 1)[1]] = section.pop(leaf)
+    for name in ("wgan", "gp", "r1", "ac", "info", "began"):
+        assert data["objective"].pop(name) == {}
+    return data
+
+
+def test_a_run_written_with_the_old_objective_keys_resumes_bit_identically(tmp_path, run_cli):
+    """config.yaml from before the objective sections (objective.n_dis, objective.gp_lambda, ...) still resumes."""
+    import yaml
+
+    from ganforge.run import RunDir
+
+    common = ["--preset", "wgan-gp", "--arch", "mlp", "--dataset", "digits", "--batch-size", "8", "--z-dim", "8",
+              "--n-dis", "2", "--device", "cpu", "--quiet", "--no-report"]
+    for k, v in {"model.g_width": 8, "model.d_width": 8, "data.max_items": 64, "objective.r1.gamma": 0.5,
+                 "objective.r1.every": 1, "log.sample_every": 100, "log.checkpoint_every": 100}.items():
+        common += ["--set", f"{k}={v}"]
+    code, _, err = run_cli("train", *common, "--steps", "4", "--out", tmp_path / "a")
+    assert code == 0, err
+    code, _, err = run_cli("train", *common, "--steps", "2", "--out", tmp_path / "b")
+    assert code == 0, err
+    config = tmp_path / "b" / "config.yaml"
+    config.write_text(yaml.safe_dump(_to_old_layout(yaml.safe_load(config.read_text())), sort_keys=False))
+    assert "gp_lambda: 10.0" in config.read_text() and "n_dis: 2" in config.read_text()
+
+    code, _, err = run_cli("train", "--resume", tmp_path / "b", "--steps", "4", "--quiet", "--no-report")
+    assert code == 0, err
+    a, b = load_checkpoint(RunDir(tmp_path / "a").last), load_checkpoint(RunDir(tmp_path / "b").last)
+    for net in ("G", "D"):
+        assert a[net].keys() == b[net].keys()
+        assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
+    saved = yaml.safe_load(config.read_text())  # written back in the new layout
+    assert saved["train"]["n_dis"] == 2 and saved["objective"]["gp"] == {"weight": 10.0} and "n_dis" not in saved["objective"]

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.train import RunDir
-from ganforge.train.checkpoint import atomic_write, load_checkpoint, load_weights
+from ganforge.run import RunDir
+from ganforge.run import atomic_write, load_checkpoint, load_weights
 
 TINY = ["--set", "data.max_items=64", "--set", "model.g_width=8", "--set", "model.d_width=8", "--z-dim", "8",
         "--batch-size", "8", "--set", "log.sample_every=100", "--set", "log.checkpoint_every=2", "--quiet"]
@@ -86,6 +86,72 @@ def test_atomic_write_keeps_the_old_file_on_a_partial_write(tmp_path):
     assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
 
 
+TORCH_FULL_DISK = "[enforce fail at inline_container.cc:672] . unexpected pos 107200 vs 107096\nException raised from ..."
+
+
+def test_a_checkpoint_writer_raising_runtimeerror_keeps_the_previous_one(tmp_path, run_cli, monkeypatch):
+    """torch.save reports a failed write as RuntimeError (its zip writer), not OSError: the same clean stop,
+    with the first line of torch's message (its C++ prefix trimmed) as the cause."""
+    run = tmp_path / "run"
+    real, seen = torch.save, {"n": 0}
+
+    def save(obj, f, *a, **k):
+        if "last.pt" in _path_of((f,)):
+            seen["n"] += 1
+            if seen["n"] == 2:
+                Path(f).write_bytes(b"PK half a zip")
+                raise RuntimeError(TORCH_FULL_DISK)
+        return real(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", save)
+    code, _, stderr = run_cli("train", "--out", run, "--steps", "4", *TINY)
+    assert code == 2, stderr
+    assert len(stderr.strip().splitlines()) == 1 and "could not write" in stderr and "last.pt" in stderr, stderr
+    assert "(unexpected pos 107200 vs 107096); the previous file is kept" in stderr and "enforce fail" not in stderr
+    monkeypatch.setattr(torch, "save", real)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2
+    assert not [p for p in run.rglob("*") if ".tmp" in p.name]
+    code, _, stderr = run_cli("train", "--resume", run, "--steps", "4", "--quiet")
+    assert code == 0, stderr
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 4
+
+
+@pytest.mark.parametrize(
+    "error, cause",
+    [
+        (RuntimeError(TORCH_FULL_DISK), "unexpected pos 107200 vs 107096"),
+        (RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)"), "No space left on device"),
+        (ValueError(""), "ValueError"),
+    ],
+)
+def test_atomic_write_turns_any_writer_error_into_one_line(tmp_path, error, cause):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old")
+
+    def fail(tmp: Path) -> None:
+        tmp.write_bytes(b"new but cut")
+        raise error
+
+    with pytest.raises(GanforgeError) as e:
+        atomic_write(path, fail)
+    assert str(e.value) == f"could not write {path} ({cause}); the previous file is kept"
+    assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_atomic_write_removes_its_temporary_file_when_interrupted(tmp_path, interrupt):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old")
+
+    def interrupted(tmp: Path) -> None:
+        tmp.write_bytes(b"new but cut")
+        raise interrupt()
+
+    with pytest.raises(interrupt):
+        atomic_write(path, interrupted)
+    assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
 def test_a_read_only_run_directory_is_a_clear_error(tmp_path, run_cli):
     """A real read-only directory (skipped as root, who can write anyway)."""
     if os.geteuid() == 0:
@@ -131,7 +197,7 @@ def test_two_processes_on_one_run_directory(tmp_path, run_cli):
     code, _, err = run_cli("train", "--out", run, "--steps", "2", *TINY)
     assert code == 2 and "already exists; use --resume" in err
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from ganforge.train import RunDir; r = RunDir(sys.argv[1]); r.lock();"
+        [sys.executable, "-c", "import sys, time; from ganforge.run import RunDir; r = RunDir(sys.argv[1]); r.lock();"
          " print('locked', flush=True); time.sleep(120)", str(run)],
         stdout=subprocess.PIPE, text=True,
     )

@@ -133,7 +133,7 @@ def _add_train_options(t: argparse.ArgumentParser, d: Config) -> None:
     h.add_argument("--batch-size", type=int, metavar="N", help=f"batch size (default: {d.train.batch_size})")
     h.add_argument("--lr", type=float, metavar="LR", help=f"learning rate of G and D (default: {d.g_optim.lr})")
     h.add_argument("--optimizer", metavar="NAME", help=f"optimiser of G and D: {_names('optimizer')} (default: {d.g_optim.name})")
-    h.add_argument("--n-dis", type=int, metavar="N", help=f"D updates per G update (default: {d.objective.n_dis})")
+    h.add_argument("--n-dis", type=int, metavar="N", help=f"D updates per G update (default: {d.train.n_dis})")
     h.add_argument("--z-dim", type=int, metavar="N", help=f"noise dimension (default: {d.model.z_dim})")
     h.add_argument("--seed", type=int, metavar="N", help=f"random seed (default: {d.train.seed})")
     h.add_argument("--device", metavar="auto|cpu|cuda", help=f"where to train (default: {d.train.device})")
@@ -170,7 +170,7 @@ FLAG_KEYS: dict[str, tuple[str, ...]] = {
     "batch_size": ("train.batch_size",),
     "lr": ("g_optim.lr", "d_optim.lr"),
     "optimizer": ("g_optim.name", "d_optim.name"),
-    "n_dis": ("objective.n_dis",),
+    "n_dis": ("train.n_dis",),
     "z_dim": ("model.z_dim",),
     "seed": ("train.seed",),
     "device": ("train.device",),
@@ -225,85 +225,114 @@ def cmd_train(args: argparse.Namespace) -> int:
         for name in sorted(PRESETS):
             print(f"{name:16s} {PRESETS[name].summary}")
         return 0
-    from .config import from_dict
-    from .train import RunDir, Trainer, config_diff
-
-    progress = sys.stderr.isatty() and not args.quiet
-    run: Optional[RunDir] = None
-    if args.resume:
-        if args.out:
-            raise GanforgeError("--out and --resume cannot be used together (a resumed run stays in its directory)")
-        run = RunDir(args.resume)
-        run.check_resumable()
-        saved = from_dict(load_yaml(run.config), str(run.config))
-        cfg = config_from_args(args, base=saved)
-        conflicts = config_diff(saved, cfg, RESUMABLE_KEYS)
-        if conflicts:
-            k = conflicts[0]
-            old, new = _lookup(saved, k), _lookup(cfg, k)
-            raise GanforgeError(
-                f"--resume {run.path}: {k} is {old!r} in the run but {new!r} here "
-                f"({len(conflicts)} conflicting key(s); only --steps, --device, the speed choices train.precision/channels_last/fused_optim/tf32/cuda_graphs/compile, log.*, watchdog.* and alarms.* may change)"
-            )
-    else:
-        cfg = config_from_args(args)
+    cfg, run = _train_config(args)
     if args.print_config:
         print(cfg.to_yaml(), end="")
         return 0
+    from .evaluate import make_eval_hook
+    from .train import Trainer
 
+    progress = sys.stderr.isatty() and not args.quiet
     _setup_console_logging(args.quiet, progress)
-    trainer_cls: Any = Trainer
-    if cfg.train.engine == "numpy":  # ganforge.backprop: the from-scratch numpy engine
-        from .train.numpy_engine import NumpyTrainer as trainer_cls
-    trainer = trainer_cls(cfg, progress=progress)
-    world, main = getattr(trainer, "world", 1), getattr(trainer, "rank", 0) == 0
-    if world > 1 and not (args.out or args.resume):
-        raise GanforgeError("training with torchrun needs --out RUN_DIR (or --resume RUN_DIR): the same directory on every rank")
-    if run is None:
-        out = args.out or default_run_dir(trainer.cfg)
-        run = RunDir(out)
-        if main:
-            run.create()
-    if world > 1:
-        import torch.distributed
-
-        torch.distributed.barrier()  # the run directory exists before the other ranks use it
-        if not main:  # rank 0 writes; the others train silently
-            _reset_logging()
-            args.quiet, args.no_report = True, True
-    if main:
-        run.lock()
+    trainer = Trainer(cfg, progress=progress, eval_hook=make_eval_hook(cfg))
+    run = _open_run(args, trainer, run)
+    main_rank = trainer.main
     trained = False
     try:
-        if main:
-            run.setup_logging(args.quiet)
-        if args.resume:
-            trainer.resume_from(run)
-            log.info("resuming %s at step %d of %d", run.path, trainer.step, trainer.cfg.train.steps)
-        fast = getattr(trainer, "fast", None)
-        log.info("training %s on %s (%s, %s) on %s%s -> %s", trainer.cfg.model.arch, trainer.cfg.data.dataset,
-                 trainer.cfg.objective.name, trainer.cfg.g_optim.name, trainer.device,
-                 f" ({fast.describe()})" if fast is not None else "", run.path)
-        with _graceful_stop(trainer):
-            trainer.train(run, quiet=args.quiet, progress=progress)
+        _train(args, trainer, run, progress)
         trained = True
     except DivergedError:
         if not args.no_report:  # a failed run is when the report (alarms, gradient flow) matters most
             _write_report_after_training(run)
         raise
     finally:
-        trainer.source.close()
-        run.unlock()
-        _reset_logging()
-        if world > 1:
-            from .train import distributed
-
-            distributed.shutdown(clean=trained)
-    if not main:
+        _close(trainer, run, clean=trained)
+    if not main_rank:
         return 0
+    return _finish(args, trainer, run)
+
+
+def _train_config(args: argparse.Namespace) -> tuple[Config, Any]:
+    """The config to train (and, with --resume, the run directory), conflicts with a saved run refused."""
+    from .config import from_dict
+    from .run import RunDir
+    from .train import config_diff
+
+    if not args.resume:
+        return config_from_args(args), None
+    if args.out:
+        raise GanforgeError("--out and --resume cannot be used together (a resumed run stays in its directory)")
+    run = RunDir(args.resume)
+    run.check_resumable()
+    saved = from_dict(load_yaml(run.config), str(run.config))
+    cfg = config_from_args(args, base=saved)
+    conflicts = config_diff(saved, cfg, RESUMABLE_KEYS)
+    if conflicts:
+        k = conflicts[0]
+        raise GanforgeError(
+            f"--resume {run.path}: {k} is {_lookup(saved, k)!r} in the run but {_lookup(cfg, k)!r} here "
+            f"({len(conflicts)} conflicting key(s); only --steps, --device, the speed choices train.precision/channels_last/fused_optim/tf32/cuda_graphs/compile, log.*, watchdog.* and alarms.* may change)"
+        )
+    return cfg, run
+
+
+def _open_run(args: argparse.Namespace, trainer: Any, run: Any) -> Any:
+    """The run directory: created (rank 0) for a new run; every rank waits until it exists; rank 0 locks it."""
+    from .run import RunDir
+
+    world = trainer.engine.world
+    if world > 1 and not (args.out or args.resume):
+        raise GanforgeError("training with torchrun needs --out RUN_DIR (or --resume RUN_DIR): the same directory on every rank")
+    if run is None:
+        run = RunDir(args.out or default_run_dir(trainer.cfg))
+        if trainer.main:
+            run.create()
+    if world > 1:
+        import torch.distributed
+
+        torch.distributed.barrier()  # the run directory exists before the other ranks use it
+        if not trainer.main:  # rank 0 writes; the others train silently
+            _reset_logging()
+            args.quiet, args.no_report = True, True
+    if trainer.main:
+        run.lock()
+    return run
+
+
+def _train(args: argparse.Namespace, trainer: Any, run: Any, progress: bool) -> None:
+    if trainer.main:
+        run.setup_logging(args.quiet)
+    if args.resume:
+        trainer.resume_from(run)
+        log.info("resuming %s at step %d of %d", run.path, trainer.step, trainer.cfg.train.steps)
+    fast = getattr(trainer.engine, "fast", None)
+    log.info("training %s on %s (%s, %s) on %s%s -> %s", trainer.cfg.model.arch, trainer.cfg.data.dataset,
+             trainer.cfg.objective.name, trainer.cfg.g_optim.name, trainer.device,
+             f" ({fast.describe()})" if fast is not None else "", run.path)
+    with _graceful_stop(trainer):
+        trainer.train(run, quiet=args.quiet, progress=progress)
+
+
+def _close(trainer: Any, run: Any, clean: bool) -> None:
+    """Release the data source, the run's lock, the log handlers and any process group."""
+    trainer.engine.close()
+    run.unlock()
+    _reset_logging()
+    if trainer.engine.world > 1:
+        from .train import distributed
+
+        distributed.shutdown(clean=clean)
+
+
+def _finish(args: argparse.Namespace, trainer: Any, run: Any) -> int:
+    """What rank 0 says after training: a stop on request, nothing to train, or the results."""
     if trainer.stop_requested:
         print(f"stopped at step {trainer.step}; checkpoint saved. Continue with: ganforge train --resume {run.path}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if trainer.nothing_to_train:
+        print(f"nothing to train: {run.path} is already at step {trainer.step} and --steps is {trainer.cfg.train.steps}; "
+              f"give a larger --steps to continue", file=sys.stderr)
+        return 0
     if not args.no_report:
         _write_report_after_training(run)
     _print_results(run)
@@ -359,7 +388,7 @@ def _write_report_after_training(run: Any) -> None:
     try:
         write_report(run.path)
     except Exception as e:  # noqa: BLE001 - training succeeded; say what went wrong and carry on
-        print(f"warning: could not write {run.path / 'report.html'}: {e} (try: ganforge report {run.path})", file=sys.stderr)
+        print(f"warning: could not write {run.report}: {e} (try: ganforge report {run.path})", file=sys.stderr)
 
 
 def _print_results(run: Any) -> None:
@@ -370,8 +399,8 @@ def _print_results(run: Any) -> None:
     print(f"statistics:     {run.stats}")
     print(f"checkpoint:     {run.last}")
     print(f"generator:      {run.generator}")
-    if (run.path / "report.html").is_file():
-        print(f"report:         {run.path / 'report.html'}")
+    if run.report.is_file():
+        print(f"report:         {run.report}")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

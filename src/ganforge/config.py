@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import logging
 import math
 import types
 import typing
@@ -20,7 +21,34 @@ import yaml
 from .errors import GanforgeError, unknown_name
 
 
+log = logging.getLogger("ganforge")
+
 ENGINES = ("torch", "numpy")  # train.engine (--engine): the PyTorch trainer, or ganforge.backprop's
+
+
+def _positive(key: str, v: Any) -> None:
+    """GanforgeError unless `v` is None or > 0."""
+    if v is not None and not v > 0:
+        raise GanforgeError(f"{key} must be positive, got {v}")
+
+
+def _non_negative(key: str, v: Any) -> None:
+    """GanforgeError unless `v` >= 0."""
+    if not v >= 0:
+        raise GanforgeError(f"{key} must be >= 0, got {v}")
+
+
+def _one_of(key: str, v: Any, valid: tuple[str, ...]) -> None:
+    """GanforgeError unless `v` is one of `valid`."""
+    if v not in valid:
+        raise GanforgeError(f"{key} must be {', '.join(valid[:-1])} or {valid[-1]}, got '{v}'")
+
+
+def _in_range(key: str, v: float, lo: float, hi: float, closed: str = "[)") -> None:
+    """GanforgeError unless lo <= v < hi ('[)'), lo < v <= hi ('(]'), lo <= v <= hi ('[]') or lo < v < hi ('()')."""
+    ok = (v >= lo if closed[0] == "[" else v > lo) and (v <= hi if closed[1] == "]" else v < hi)
+    if not ok:
+        raise GanforgeError(f"{key} must be in {closed[0]}{lo:g}, {hi:g}{closed[1]}, got {v}")
 
 
 @dataclass
@@ -33,6 +61,16 @@ class DataConfig:
     loader: str = "auto"  # auto | memory | stream (folder only streams)
     workers: int = 2  # DataLoader worker processes when streaming
     max_items: Optional[int] = None  # use only the first N items (quick experiments, tests)
+
+    def check(self, prefix: str = "data") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        _positive(f"{prefix}.image_size (--image-size)", self.image_size)
+        _positive(f"{prefix}.max_items", self.max_items)
+        if self.channels not in (None, 1, 3):
+            raise GanforgeError(f"{prefix}.channels (--channels) must be 1 or 3, got {self.channels}")
+        _one_of(f"{prefix}.split", self.split, ("train", "test"))
+        _one_of(f"{prefix}.loader", self.loader, ("auto", "memory", "stream"))
+        _non_negative(f"{prefix}.workers", self.workers)
 
 
 @dataclass
@@ -51,19 +89,112 @@ class ModelConfig:
     info_cat: int = 0  # InfoGAN: categories of the categorical code (0: none); carved out of z
     info_cont: int = 0  # InfoGAN: continuous codes, uniform on [-1, 1]; carved out of z
 
+    def check(self, prefix: str = "model") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        for key in ("z_dim", "g_width", "d_width"):
+            _positive(f"{prefix}.{key}", getattr(self, key))
+        if self.info_cat < 0 or self.info_cont < 0 or self.info_cat == 1:
+            raise GanforgeError(
+                f"{prefix}.info_cat must be 0 or >= 2 and {prefix}.info_cont >= 0, got {self.info_cat}, {self.info_cont}"
+            )
+        codes = self.info_cat + self.info_cont
+        if codes >= self.z_dim:
+            raise GanforgeError(
+                f"{prefix}.z_dim ({self.z_dim}) must exceed the InfoGAN codes it carries (info_cat + info_cont = {codes})"
+            )
+        if isinstance(self.attention, str) and self.attention != "auto":
+            raise GanforgeError(f"{prefix}.attention must be a resolution (e.g. 16), auto or null, got '{self.attention}'")
+
+
+# The objective's sections: one per GAN family (or penalty), read by ganforge.objectives.
+
+
+@dataclass
+class WGANConfig:
+    """objective.wgan: WGAN's weight clipping (Arjovsky et al. 2017)."""
+
+    clip: float = 0.01  # D's weights are clipped to [-clip, clip] after each D step
+
+    def check(self, prefix: str = "objective.wgan") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        _positive(f"{prefix}.clip", self.clip)
+
+
+@dataclass
+class GPConfig:
+    """objective.gp: WGAN-GP's gradient penalty (Gulrajani et al. 2017; lambda in the paper)."""
+
+    weight: float = 10.0  # weight (lambda) of the gradient penalty on random interpolates
+
+    def check(self, prefix: str = "objective.gp") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        _non_negative(f"{prefix}.weight", self.weight)
+
+
+@dataclass
+class R1Config:
+    """objective.r1: the R1 penalty gamma/2 E||grad D(x)||^2 on real data (Mescheder et al. 2018), any objective."""
+
+    gamma: float = 0.0  # 0: off
+    every: int = 1  # lazy R1: apply it every N D steps (scaled by N)
+
+    def check(self, prefix: str = "objective.r1") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        _non_negative(f"{prefix}.gamma", self.gamma)
+        _positive(f"{prefix}.every", self.every)
+
+
+@dataclass
+class ACConfig:
+    """objective.ac: AC-GAN's auxiliary classifier (model.conditioning acgan)."""
+
+    weight: float = 1.0  # weight of the auxiliary classification loss
+
+    def check(self, prefix: str = "objective.ac") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        _non_negative(f"{prefix}.weight", self.weight)
+
+
+@dataclass
+class InfoConfig:
+    """objective.info: InfoGAN's Q head (model.info_cat, model.info_cont)."""
+
+    weight: float = 1.0  # weight of the mutual-information (Q) loss
+
+    def check(self, prefix: str = "objective.info") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        _non_negative(f"{prefix}.weight", self.weight)
+
+
+@dataclass
+class BEGANConfig:
+    """objective.began: BEGAN's equilibrium controller (Berthelot et al. 2017)."""
+
+    gamma: float = 0.5  # diversity ratio E[L(G(z))] / E[L(x)] the controller aims for
+    lambda_k: float = 0.001  # learning rate of the equilibrium controller k_t
+
+    def check(self, prefix: str = "objective.began") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        _non_negative(f"{prefix}.gamma", self.gamma)
+        _non_negative(f"{prefix}.lambda_k", self.lambda_k)
+
 
 @dataclass
 class ObjectiveConfig:
-    name: str = "ns"  # ns (non-saturating) | minimax (the original saturating loss)
-    n_dis: int = 1  # D updates per G update
-    clip: float = 0.01  # wgan: D's weights are clipped to [-clip, clip] after each D step
-    gp_lambda: float = 10.0  # wgan-gp: weight of the gradient penalty on random interpolates
-    r1_gamma: float = 0.0  # R1 penalty gamma/2 E||grad D(x)||^2 on real data, any objective (0: off)
-    r1_every: int = 1  # lazy R1: apply it every N D steps (scaled by N)
-    ac_weight: float = 1.0  # acgan conditioning: weight of the auxiliary classification loss
-    info_weight: float = 1.0  # InfoGAN: weight of the mutual-information (Q) loss
-    began_gamma: float = 0.5  # began: diversity ratio E[L(G(z))] / E[L(x)] the controller aims for
-    began_lambda_k: float = 0.001  # began: learning rate of the equilibrium controller k_t
+    name: str = "ns"  # ns (non-saturating) | minimax (the original saturating loss) | wgan | wgan-gp | ...
+    wgan: WGANConfig = field(default_factory=WGANConfig)
+    gp: GPConfig = field(default_factory=GPConfig)
+    r1: R1Config = field(default_factory=R1Config)
+    ac: ACConfig = field(default_factory=ACConfig)
+    info: InfoConfig = field(default_factory=InfoConfig)
+    began: BEGANConfig = field(default_factory=BEGANConfig)
+
+    def check(self, prefix: str = "objective") -> None:
+        """Each family section's range checks (the name is checked when the objective is built)."""
+        for f in dataclasses.fields(self):
+            section = getattr(self, f.name)
+            if dataclasses.is_dataclass(section):
+                section.check(f"{prefix}.{f.name}")
 
 
 @dataclass
@@ -82,11 +213,29 @@ class OptimConfig:
     clip_norm: Optional[float] = None  # clip the total gradient norm (off by default)
     clip_value: Optional[float] = None  # clip every gradient element to [-v, v] (off by default)
 
+    def check(self, prefix: str) -> None:
+        """Range checks of this section (names are checked by train/optim.py); GanforgeError naming the key."""
+        _positive(f"{prefix}.lr (--lr)", self.lr)
+        for key in ("eps", "step_size", "clip_norm", "clip_value"):
+            _positive(f"{prefix}.{key}", getattr(self, key))
+        for i, b in enumerate(self.betas):
+            _in_range(f"{prefix}.betas[{i}]", b, 0.0, 1.0, "[)")
+        _in_range(f"{prefix}.momentum", self.momentum, 0.0, 1.0, "[)")
+        _in_range(f"{prefix}.alpha", self.alpha, 0.0, 1.0, "()")
+        _non_negative(f"{prefix}.weight_decay", self.weight_decay)
+        _in_range(f"{prefix}.gamma", self.gamma, 0.0, 1.0, "(]")
+        _in_range(f"{prefix}.min_lr_factor", self.min_lr_factor, 0.0, 1.0, "[]")
+
+
+SWITCHES = ("auto", "on", "off")
+DIFFAUGMENT_POLICIES = ("translation", "cutout", "color")
+
 
 @dataclass
 class TrainConfig:
     steps: int = 2000  # G updates in total (a resumed run continues to this number)
     batch_size: int = 64
+    n_dis: int = 1  # --n-dis: D updates per G update (each on its own batch)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     engine: str = "torch"  # torch | numpy (ganforge.backprop, the from-scratch engine: MLP/DCGAN, ns/minimax)
@@ -98,6 +247,25 @@ class TrainConfig:
     tf32: str = "auto"  # auto | on | off: TensorFloat-32 matrix products for float32 on CUDA
     cuda_graphs: str = "auto"  # auto | on | off: capture the whole step as one CUDA graph and replay it
     compile: str = "auto"  # auto | on | off: torch.compile G and D, with a guarded fall-back to eager
+
+    def check(self, prefix: str = "train") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        _positive(f"{prefix}.steps (--steps)", self.steps)
+        _positive(f"{prefix}.batch_size (--batch-size)", self.batch_size)
+        _positive(f"{prefix}.n_dis (--n-dis)", self.n_dis)
+        if self.engine not in ENGINES:
+            raise unknown_name("engine", self.engine, ENGINES)
+        dev = self.device
+        if not (dev in ("auto", "cpu", "cuda") or dev.startswith("cuda:")):
+            raise GanforgeError(f"{prefix}.device (--device) must be auto, cpu, cuda or cuda:N, got '{dev}'")
+        _one_of(f"{prefix}.precision", self.precision, ("auto", "fp32", "bf16"))
+        for key in ("channels_last", "fused_optim", "tf32", "cuda_graphs", "compile"):
+            _one_of(f"{prefix}.{key}", getattr(self, key), SWITCHES)
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise GanforgeError(f"{prefix}.ema_decay must be in [0, 1) or null, got {self.ema_decay}")
+        bad = [p.strip() for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENT_POLICIES]
+        if bad:
+            raise GanforgeError(f"{prefix}.diffaugment: unknown policy '{bad[0]}'; valid: {', '.join(DIFFAUGMENT_POLICIES)}")
 
 
 @dataclass
@@ -112,6 +280,11 @@ class LogConfig:
     eval_metric: str = "fid"  # --eval-metric: the metric that picks checkpoints/best.pt
     eval_n: Optional[int] = None  # samples per evaluation during training (None: ganforge eval's default)
 
+    def check(self, prefix: str = "log") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        for key in ("log_every", "grad_every", "sample_every", "checkpoint_every", "n_samples"):
+            _positive(f"{prefix}.{key}", getattr(self, key))
+
 
 @dataclass
 class WatchdogConfig:
@@ -120,6 +293,11 @@ class WatchdogConfig:
     enabled: bool = True  # check every step's losses and gradient norms for NaN/inf
     max_rollbacks: int = 3  # K: rollbacks to the last good checkpoint before the run stops (exit 3)
     lr_factor: float = 0.5  # both learning rates are multiplied by this at every rollback
+
+    def check(self, prefix: str = "watchdog") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        _non_negative(f"{prefix}.max_rollbacks", self.max_rollbacks)
+        _in_range(f"{prefix}.lr_factor", self.lr_factor, 0.0, 1.0, "(]")
 
 
 @dataclass
@@ -235,8 +413,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
 
 
 def _unknown_key(key: str, valid: list[str]) -> GanforgeError:
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    close = difflib.get_close_matches(key, valid + list(OLD_KEYS), n=1)
+    hint = f" (did you mean '{OLD_KEYS.get(close[0], close[0])}'?)" if close else ""
     shown = key if key.isprintable() else repr(key)[1:-1]  # the error stays one line
     return GanforgeError(f"unknown config key '{shown}'{hint}")
 
@@ -265,11 +443,68 @@ def all_keys(obj: Any = None, prefix: str = "") -> list[str]:
     return out
 
 
+# Keys that moved (old dotted key -> new dotted key): the objective's flat keys went to one section per
+# GAN family, and n_dis (read by the training loop, not the loss) to train. A mapping that still uses an
+# old key (a run directory's config.yaml written before the move, a --config file, --set) is migrated
+# when it is applied, with one logged warning per old key.
+OLD_KEYS: dict[str, str] = {
+    "objective.n_dis": "train.n_dis",
+    "objective.clip": "objective.wgan.clip",
+    "objective.gp_lambda": "objective.gp.weight",
+    "objective.r1_gamma": "objective.r1.gamma",
+    "objective.r1_every": "objective.r1.every",
+    "objective.ac_weight": "objective.ac.weight",
+    "objective.info_weight": "objective.info.weight",
+    "objective.began_gamma": "objective.began.gamma",
+    "objective.began_lambda_k": "objective.began.lambda_k",
+}
+
+
+def _section(d: dict[Any, Any], key: str, copies: set[int]) -> Any:
+    """d[key]; a mapping not in `copies` is replaced by a shallow copy first (the caller's data stay as they were)."""
+    value = d.get(key)
+    if isinstance(value, dict) and id(value) not in copies:
+        value = d[key] = dict(value)
+        copies.add(id(value))
+    return value
+
+
+def _move(data: dict[Any, Any], old: str, new: str, source: str, copies: set[int]) -> bool:
+    """Move the value at dotted `old` in `data` (a copy) to dotted `new`; False when `old` is absent."""
+    *path, leaf = old.split(".")
+    parent: Any = data
+    for p in path:
+        parent = _section(parent, p, copies) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict) or leaf not in parent:
+        return False
+    *new_path, new_leaf = new.split(".")
+    target: Any = data
+    for i, p in enumerate(new_path):
+        target.setdefault(p, {})
+        target = _section(target, p, copies)
+        if not isinstance(target, dict):
+            where = ".".join(new_path[: i + 1])
+            raise GanforgeError(f"{source}: cannot move old config key '{old}' to '{new}': '{where}' is {target!r}, not a section")
+    if new_leaf in target:
+        raise GanforgeError(f"{source}: config key '{old}' is the old name of '{new}', and both are given; keep only '{new}'")
+    target[new_leaf] = parent.pop(leaf)
+    return True
+
+
+def migrate(data: dict[Any, Any], source: str = "config") -> dict[Any, Any]:
+    """A copy of the nested mapping `data` with every OLD_KEYS key moved to its new key, one warning each."""
+    out, copies = dict(data), set()
+    for old, new in OLD_KEYS.items():
+        if _move(out, old, new, source, copies):
+            log.warning("%s: config key '%s' is now '%s' (the old name still works)", source, old, new)
+    return out
+
+
 def apply_dict(cfg: Config, data: Any, source: str = "config") -> Config:
-    """Apply a nested mapping (from YAML or a preset) onto `cfg` in place, checking keys and types."""
+    """Apply a nested mapping (from YAML or a preset) onto `cfg` in place, migrating old keys and checking keys and types."""
     if not isinstance(data, dict):
         raise GanforgeError(f"{source}: expected a mapping of config sections, got {type(data).__name__}")
-    for key, value in data.items():
+    for key, value in migrate(data, source).items():
         _apply(cfg, str(key), value, source)
     return cfg
 
@@ -290,12 +525,12 @@ def _apply(obj: Any, key: str, value: Any, source: str, prefix: str = "") -> Non
 
 
 def set_value(cfg: Config, dotted: str, value: Any) -> None:
-    """Set one dotted key ('g_optim.lr') to an already-parsed value."""
+    """Set one dotted key ('g_optim.lr') to an already-parsed value (an old key is migrated)."""
     parts = dotted.split(".")
     nested: Any = value
     for p in reversed(parts[1:]):
         nested = {p: nested}
-    _apply(cfg, parts[0], nested, "--set")
+    apply_dict(cfg, {parts[0]: nested}, "--set")
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -340,91 +575,18 @@ def from_dict(data: dict[str, Any], source: str = "config") -> Config:
 
 
 def validate(cfg: Config) -> None:
-    """Range checks that do not need the data or the networks. Raises GanforgeError."""
+    """Range checks that do not need the data or the networks: each section's own check. Raises GanforgeError.
 
-    def positive(key: str, v: Any) -> None:
-        if v is not None and not v > 0:
-            raise GanforgeError(f"{key} must be positive, got {v}")
-
-    t = cfg.train
-    positive("train.steps (--steps)", t.steps)
-    positive("train.batch_size (--batch-size)", t.batch_size)
-    positive("objective.n_dis", cfg.objective.n_dis)
-    positive("model.z_dim", cfg.model.z_dim)
-    positive("model.g_width", cfg.model.g_width)
-    positive("model.d_width", cfg.model.d_width)
-    positive("data.image_size (--image-size)", cfg.data.image_size)
-    if cfg.data.max_items is not None:
-        positive("data.max_items", cfg.data.max_items)
-    if cfg.data.channels not in (None, 1, 3):
-        raise GanforgeError(f"data.channels (--channels) must be 1 or 3, got {cfg.data.channels}")
-    if cfg.data.split not in ("train", "test"):
-        raise GanforgeError(f"data.split must be train or test, got '{cfg.data.split}'")
-    if cfg.data.loader not in ("auto", "memory", "stream"):
-        raise GanforgeError(f"data.loader must be auto, memory or stream, got '{cfg.data.loader}'")
-    if cfg.data.workers < 0:
-        raise GanforgeError(f"data.workers must be >= 0, got {cfg.data.workers}")
-    for name in ("log_every", "grad_every", "sample_every", "checkpoint_every", "n_samples"):
-        positive(f"log.{name}", getattr(cfg.log, name))
-    if cfg.watchdog.max_rollbacks < 0:
-        raise GanforgeError(f"watchdog.max_rollbacks must be >= 0, got {cfg.watchdog.max_rollbacks}")
-    if not 0.0 < cfg.watchdog.lr_factor <= 1.0:
-        raise GanforgeError(f"watchdog.lr_factor must be in (0, 1], got {cfg.watchdog.lr_factor}")
-    for which in ("g_optim", "d_optim"):
-        o: OptimConfig = getattr(cfg, which)
-        positive(f"{which}.lr (--lr)", o.lr)
-        positive(f"{which}.eps", o.eps)
-        positive(f"{which}.step_size", o.step_size)
-        positive(f"{which}.clip_norm", o.clip_norm)
-        positive(f"{which}.clip_value", o.clip_value)
-        for i, b in enumerate(o.betas):
-            if not 0.0 <= b < 1.0:
-                raise GanforgeError(f"{which}.betas[{i}] must be in [0, 1), got {b}")
-        if not 0.0 <= o.momentum < 1.0:
-            raise GanforgeError(f"{which}.momentum must be in [0, 1), got {o.momentum}")
-        if not 0.0 < o.alpha < 1.0:
-            raise GanforgeError(f"{which}.alpha must be in (0, 1), got {o.alpha}")
-        if o.weight_decay < 0:
-            raise GanforgeError(f"{which}.weight_decay must be >= 0, got {o.weight_decay}")
-        if not 0.0 < o.gamma <= 1.0:
-            raise GanforgeError(f"{which}.gamma must be in (0, 1], got {o.gamma}")
-        if not 0.0 <= o.min_lr_factor <= 1.0:
-            raise GanforgeError(f"{which}.min_lr_factor must be in [0, 1], got {o.min_lr_factor}")
-    if t.engine not in ENGINES:
-        raise unknown_name("engine", t.engine, ENGINES)
-    dev = t.device
-    if not (dev in ("auto", "cpu", "cuda") or dev.startswith("cuda:")):
-        raise GanforgeError(f"train.device (--device) must be auto, cpu, cuda or cuda:N, got '{dev}'")
-    _validate_family(cfg)
-
-
-def _validate_family(cfg: Config) -> None:
-    """Range checks of the GAN-family keys (objectives, conditioning, EMA, DiffAugment)."""
-    o, m, t = cfg.objective, cfg.model, cfg.train
-    for key in ("clip", "r1_every"):
-        if not getattr(o, key) > 0:
-            raise GanforgeError(f"objective.{key} must be positive, got {getattr(o, key)}")
-    for key in ("gp_lambda", "r1_gamma", "ac_weight", "info_weight", "began_gamma", "began_lambda_k"):
-        if not getattr(o, key) >= 0:
-            raise GanforgeError(f"objective.{key} must be >= 0, got {getattr(o, key)}")
-    if m.info_cat < 0 or m.info_cont < 0 or m.info_cat == 1:
-        raise GanforgeError(f"model.info_cat must be 0 or >= 2 and model.info_cont >= 0, got {m.info_cat}, {m.info_cont}")
-    if m.info_cat + m.info_cont >= m.z_dim:
-        raise GanforgeError(
-            f"model.z_dim ({m.z_dim}) must exceed the InfoGAN codes it carries (info_cat + info_cont = {m.info_cat + m.info_cont})"
-        )
-    if isinstance(m.attention, str) and m.attention != "auto":
-        raise GanforgeError(f"model.attention must be a resolution (e.g. 16), auto or null, got '{m.attention}'")
-    if t.precision not in ("auto", "fp32", "bf16"):
-        raise GanforgeError(f"train.precision must be auto, fp32 or bf16, got '{t.precision}'")
-    for key in ("channels_last", "fused_optim", "tf32", "cuda_graphs", "compile"):
-        if getattr(t, key) not in ("auto", "on", "off"):
-            raise GanforgeError(f"train.{key} must be auto, on or off, got '{getattr(t, key)}'")
-    if t.ema_decay is not None and not 0.0 <= t.ema_decay < 1.0:
-        raise GanforgeError(f"train.ema_decay must be in [0, 1) or null, got {t.ema_decay}")
-    bad = [p for p in t.diffaugment.split(",") if p.strip() and p.strip() not in ("translation", "cutout", "color")]
-    if bad:
-        raise GanforgeError(f"train.diffaugment: unknown policy '{bad[0]}'; valid: translation, cutout, color")
+    Not here: cfg.alarms (ganforge.alarms.check_config), the optimiser and objective names (checked when built).
+    """
+    cfg.train.check("train")
+    cfg.model.check("model")
+    cfg.data.check("data")
+    cfg.log.check("log")
+    cfg.watchdog.check("watchdog")
+    cfg.g_optim.check("g_optim")
+    cfg.d_optim.check("d_optim")
+    cfg.objective.check("objective")
 
 
 # ----------------------------------------------------------------------------- presets
@@ -506,7 +668,8 @@ register_preset(
     "WGAN (Arjovsky et al. 2017): DCGAN nets, weight clipping 0.01, n_dis 5, RMSprop lr 5e-5",
     {
         "model": {"arch": "dcgan"},
-        "objective": {"name": "wgan", "clip": 0.01, "n_dis": 5},
+        "objective": {"name": "wgan", "wgan": {"clip": 0.01}},
+        "train": {"n_dis": 5},
         "g_optim": {"name": "rmsprop", "lr": 5e-5},
         "d_optim": {"name": "rmsprop", "lr": 5e-5},
     },
@@ -516,7 +679,8 @@ register_preset(
     "WGAN-GP (Gulrajani et al. 2017): ResNet, gradient penalty lambda 10, n_dis 5, Adam lr 1e-4 betas (0, 0.9)",
     {
         "model": {"arch": "resnet"},
-        "objective": {"name": "wgan-gp", "gp_lambda": 10.0, "n_dis": 5},
+        "objective": {"name": "wgan-gp", "gp": {"weight": 10.0}},
+        "train": {"n_dis": 5},
         "g_optim": {**_ADAM_0_9, "lr": 1e-4},
         "d_optim": {**_ADAM_0_9, "lr": 1e-4},
     },
@@ -536,7 +700,8 @@ register_preset(
     "SNGAN (Miyato et al. 2018): ResNet, spectral norm on D, hinge loss, n_dis 5, Adam lr 2e-4 betas (0, 0.9)",
     {
         "model": {"arch": "resnet", "spectral_norm_d": True},
-        "objective": {"name": "hinge", "n_dis": 5},
+        "objective": {"name": "hinge"},
+        "train": {"n_dis": 5},
         "g_optim": {**_ADAM_0_9, "lr": 2e-4},
         "d_optim": {**_ADAM_0_9, "lr": 2e-4},
     },
@@ -546,7 +711,8 @@ register_preset(
     "SAGAN (Zhang et al. 2019): ResNet + self-attention, spectral norm on G and D, hinge, TTUR lr 1e-4 / 4e-4",
     {
         "model": {"arch": "resnet", "attention": "auto", "spectral_norm_d": True, "spectral_norm_g": True},
-        "objective": {"name": "hinge", "n_dis": 1},
+        "objective": {"name": "hinge"},
+        "train": {"n_dis": 1},
         "g_optim": {**_ADAM_0_9, "lr": 1e-4},
         "d_optim": {**_ADAM_0_9, "lr": 4e-4},
     },
@@ -556,7 +722,7 @@ register_preset(
     "BEGAN (Berthelot et al. 2017): autoencoder D, L1 losses, gamma 0.5, lambda_k 1e-3, Adam lr 1e-4",
     {
         "model": {"arch": "began", "z_dim": 64},
-        "objective": {"name": "began", "began_gamma": 0.5, "began_lambda_k": 0.001},
+        "objective": {"name": "began", "began": {"gamma": 0.5, "lambda_k": 0.001}},
         "g_optim": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999]},
         "d_optim": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999]},
     },
@@ -566,7 +732,7 @@ register_preset(
     "InfoGAN (Chen et al. 2016): DCGAN nets, a 10-way categorical and 2 continuous codes, G lr 1e-3, D lr 2e-4",
     {
         "model": {"arch": "dcgan", "z_dim": 74, "info_cat": 10, "info_cont": 2},
-        "objective": {"name": "infogan", "info_weight": 1.0},
+        "objective": {"name": "infogan", "info": {"weight": 1.0}},
         "g_optim": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]},
         "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
     },
@@ -586,7 +752,8 @@ register_preset(
     "projection cGAN (Miyato & Koyama 2018): ResNet, conditional BN in G, projection D with spectral norm, hinge",
     {
         "model": {"arch": "resnet", "conditioning": "projection", "g_conditioning": "cbn", "spectral_norm_d": True},
-        "objective": {"name": "hinge", "n_dis": 5},
+        "objective": {"name": "hinge"},
+        "train": {"n_dis": 5},
         "g_optim": {**_ADAM_0_9, "lr": 2e-4},
         "d_optim": {**_ADAM_0_9, "lr": 2e-4},
     },
@@ -596,7 +763,7 @@ register_preset(
     "AC-GAN (Odena et al. 2017): DCGAN nets, label embedding into G, an auxiliary classifier on D's trunk",
     {
         "model": {"arch": "dcgan", "conditioning": "acgan"},
-        "objective": {"name": "ns", "ac_weight": 1.0},
+        "objective": {"name": "ns", "ac": {"weight": 1.0}},
         "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
         "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
     },

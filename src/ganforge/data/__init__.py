@@ -12,6 +12,7 @@ import torch
 from ..config import DataConfig
 from ..errors import GanforgeError
 from ..registry import Registry
+from ..run.spec import is_points  # noqa: F401  (re-exported)
 from .base import InMemorySource, Source, Spec, adapt_images
 from .files import load_cifar10, load_idx_split
 from .folder import (
@@ -40,10 +41,6 @@ def build_source(
 ) -> Source:
     """The Source for cfg.dataset, its images converted to cfg.channels / cfg.image_size."""
     return SOURCES.get(cfg.dataset)(cfg, seed, device, batch_size, progress)
-
-
-def is_points(dataset: str) -> bool:
-    return dataset.startswith("toy2d")
 
 
 def _tensor_source(

@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
 
+from ..run.spec import Spec  # noqa: F401  (re-exported: ganforge.data.Spec)
+
 log = logging.getLogger("ganforge")
-
-
-@dataclass
-class Spec:
-    """What a source produces: images [C, H, W] in [-1, 1], or 2-D points."""
-
-    kind: str  # "image" | "points"
-    shape: tuple[int, ...]  # (C, H, W) or (2,)
-    num_classes: Optional[int] = None  # None: unlabelled
-    class_names: Optional[list[str]] = None
-
-    @property
-    def image_size(self) -> Optional[int]:
-        return self.shape[-1] if self.kind == "image" else None
-
-    @property
-    def channels(self) -> Optional[int]:
-        return self.shape[0] if self.kind == "image" else None
 
 
 class Source:

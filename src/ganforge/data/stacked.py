@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from .splits import digits_split
 
 STACKED_ITEMS = 25_000  # stacks per split (data.max_items lowers it)
 
@@ -31,7 +32,6 @@ def stacked_base(name: str, path: str | None, split: str) -> tuple[np.ndarray, n
     if name == "stacked-digits":
         from sklearn.datasets import load_digits
 
-        from ..metrics.splits import digits_split
 
         d = load_digits()
         train_idx, test_idx = digits_split()

@@ -18,7 +18,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data.base import adapt_images
 from ..errors import GanforgeError
+from ..run import load_module_state, load_weights
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -97,8 +99,6 @@ def save_classifier(net: FeatureNet, path: str | Path, metadata: dict[str, str])
 
 def load_classifier(path: str | Path) -> tuple[FeatureNet, dict[str, str]]:
     """(FeatureNet in eval mode, the file's metadata) from a .safetensors file."""
-    from ..train.checkpoint import load_module_state, load_weights
-
     state, meta = load_weights(path)
     try:
         kwargs = {k: int(meta[k]) for k in ("in_channels", "image_size", "num_classes", "width", "feat_dim")}
@@ -145,8 +145,6 @@ class Extractor:
 
 def to_geometry(x: torch.Tensor, channels: int, size: int) -> torch.Tensor:
     """Images [N, C, H, W] in [-1, 1] converted to `channels` (RGB->luma) and `size` (area/bilinear)."""
-    from ..data.base import adapt_images
-
     return adapt_images(x.float(), channels, size)
 
 

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import torch.nn as nn
 
 from ..config import ModelConfig
-from ..data.base import Spec
+from ..run.spec import Spec
 from ..errors import GanforgeError, unknown_name
 from ..registry import Registry
 from .began import BEGANDecoder, BEGANDiscriminator

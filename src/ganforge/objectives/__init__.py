@@ -119,7 +119,7 @@ class AdversarialObjective(Objective):
         if aux is None:
             return total
         if self.conditioning == "acgan" and y is not None:
-            total = total + self.cfg.ac_weight * losses.class_ce(logits=aux, labels=y)
+            total = total + self.cfg.ac.weight * losses.class_ce(logits=aux, labels=y)
         if any(self.info) and not real:
             n_cat, n_cont = self.info
             cat, cont = G.codes(z)
@@ -132,16 +132,16 @@ class AdversarialObjective(Objective):
                 # Gaussian Q with unit variance: -log Q(c|x) = 1/2 (c - mu)^2 + const
                 q = q + 0.5 * (aux[:, n_cat : n_cat + n_cont] - cont).pow(2).sum(1).mean()
             stats.report("info/q_loss", q.detach())
-            total = total + self.cfg.info_weight * q
+            total = total + self.cfg.info.weight * q
         return total
 
     def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
-        """Extra D loss: lazy R1 on real data when objective.r1_gamma > 0 (WGAN-GP adds its own)."""
-        c = self.cfg
-        if c.r1_gamma > 0 and self.d_steps % c.r1_every == 0:
+        """Extra D loss: lazy R1 on real data when objective.r1.gamma > 0 (WGAN-GP adds its own)."""
+        c = self.cfg.r1
+        if c.gamma > 0 and self.d_steps % c.every == 0:
             r1 = r1_penalty(lambda x: self.score(D, x, y)[0], real)
             stats.report("penalty/r1", r1.detach())
-            return 0.5 * c.r1_gamma * c.r1_every * r1
+            return 0.5 * c.gamma * c.every * r1
         return torch.zeros((), device=real.device)
 
     def accumulate_gradients(self, phase, G, D, real, labels, z) -> None:
@@ -177,8 +177,8 @@ class AdversarialObjective(Objective):
         stats.report("logit/fake", fake_logits.mean())
 
     def graph_blocker(self) -> Optional[str]:
-        if self.cfg.r1_gamma > 0 and self.cfg.r1_every > 1:
-            return "lazy R1 (objective.r1_every > 1) picks its steps on the host"
+        if self.cfg.r1.gamma > 0 and self.cfg.r1.every > 1:
+            return "lazy R1 (objective.r1.every > 1) picks its steps on the host"
         return None
 
     def advance(self, d_updates: int) -> None:
@@ -237,7 +237,8 @@ class InfoGAN(LogisticGAN):
 
 @OBJECTIVES.register("wgan")
 class WGAN(AdversarialObjective):
-    """WGAN (Arjovsky et al. 2017): a critic kept roughly Lipschitz by clipping its weights to [-clip, clip]."""
+    """WGAN (Arjovsky et al. 2017): a critic kept roughly Lipschitz by clipping its weights to
+    [-objective.wgan.clip, objective.wgan.clip]."""
 
     name = "wgan"
     d_loss = staticmethod(losses.wgan_d)
@@ -251,12 +252,13 @@ class WGAN(AdversarialObjective):
         if phase == "D":
             with torch.no_grad():
                 for p in D.parameters():
-                    p.clamp_(-self.cfg.clip, self.cfg.clip)
+                    p.clamp_(-self.cfg.wgan.clip, self.cfg.wgan.clip)
 
 
 @OBJECTIVES.register("wgan-gp")
 class WGANGP(WGAN):
-    """WGAN-GP (Gulrajani et al. 2017): the critic's gradient norm pushed to 1 on random interpolates."""
+    """WGAN-GP (Gulrajani et al. 2017): the critic's gradient norm pushed to 1 on random interpolates,
+    weighted by objective.gp.weight (lambda in the paper)."""
 
     name = "wgan-gp"
 
@@ -266,7 +268,7 @@ class WGANGP(WGAN):
     def penalty(self, D, real, fake, y) -> torch.Tensor:
         gp = gradient_penalty(lambda x: self.score(D, x, y)[0], real, fake)
         stats.report("penalty/gp", gp.detach())
-        return self.cfg.gp_lambda * gp + super().penalty(D, real, fake, y)
+        return self.cfg.gp.weight * gp + super().penalty(D, real, fake, y)
 
 
 @OBJECTIVES.register("hinge")
@@ -292,7 +294,8 @@ class BEGAN(Objective):
     """BEGAN (Berthelot et al. 2017): D is an autoencoder; L(v) = E|v - D(v)|.
 
     L_D = L(x) - k_t L(G(z)),  L_G = L(G(z)),  k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1),
-    M_global = L(x) + |gamma L(x) - L(G(z))| (logged every step as began/M_global).
+    M_global = L(x) + |gamma L(x) - L(G(z))| (logged every step as began/M_global);
+    gamma and lambda_k are objective.began.gamma and objective.began.lambda_k.
     """
 
     name = "began"
@@ -331,8 +334,9 @@ class BEGAN(Objective):
             stats.report("loss/G", loss.detach())
             if self._loss_real is not None:
                 l_fake = float(loss.detach())
-                balance = self.cfg.began_gamma * self._loss_real - l_fake
-                self.k = min(max(self.k + self.cfg.began_lambda_k * balance, 0.0), 1.0)
+                c = self.cfg.began
+                balance = c.gamma * self._loss_real - l_fake
+                self.k = min(max(self.k + c.lambda_k * balance, 0.0), 1.0)
                 stats.report("began/M_global", self._loss_real + abs(balance))
             stats.report("began/k", self.k)
         else:

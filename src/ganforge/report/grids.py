@@ -1,4 +1,5 @@
-"""Sample grids as PNG files."""
+"""Sample grids as PNG files, written atomically (ganforge.run.atomic_write): a failed write is one
+GanforgeError line and the previous picture is kept."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Optional
 import numpy as np
 import torch
 from PIL import Image
+
+from ..run import atomic_write, make_parent_dir
 
 MIN_CELL = 48  # small images (8x8 digits) are enlarged, nearest-neighbour, to at least this many pixels
 
@@ -33,10 +36,16 @@ def image_grid(x: torch.Tensor, nrow: Optional[int] = None, pad: int = 2, min_ce
     return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # [H, W, 3]
 
 
+def _image_format(path: Path) -> str:
+    """PIL's format name for `path`'s suffix (PNG when unknown): the temporary file's name has none."""
+    return Image.registered_extensions().get(path.suffix.lower(), "PNG")
+
+
 def save_grid(x: torch.Tensor, path: str | Path, nrow: Optional[int] = None) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image_grid(x, nrow)).save(path)
+    image = Image.fromarray(image_grid(x, nrow))
+    make_parent_dir(path)
+    atomic_write(path, lambda tmp: image.save(tmp, format=_image_format(path)))
     return path
 
 
@@ -50,20 +59,23 @@ def save_points(
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     p = points.detach().float().cpu().numpy()
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-    ax.scatter(p[:, 0], p[:, 1], s=3, alpha=0.5, label="generated")
-    if centers is not None:
-        c = centers.cpu().numpy()
-        ax.scatter(c[:, 0], c[:, 1], s=30, marker="x", color="red", label="modes")
-        lim = float(np.abs(c).max()) * 1.5
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        ax.scatter(p[:, 0], p[:, 1], s=3, alpha=0.5, label="generated")
+        if centers is not None:
+            c = centers.cpu().numpy()
+            ax.scatter(c[:, 0], c[:, 1], s=30, marker="x", color="red", label="modes")
+            lim = float(np.abs(c).max()) * 1.5
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_title(title, fontsize=9)
+        ax.legend(loc="upper right", fontsize=7)
+        fig.tight_layout()
+        make_parent_dir(path)
+        fmt = path.suffix.lstrip(".").lower() or "png"
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt))
+    finally:
+        plt.close(fig)
     return path

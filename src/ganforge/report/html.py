@@ -20,17 +20,16 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from ..alarms import read_alarms
-from ..config import flatten
+from ..config import flatten, from_dict, load_yaml
 from ..errors import GanforgeError
 from . import plots
+from ..nets.load import load_generator
+from ..run import RunDir, layout, read_jsonl
 from .grids import image_grid
 
 log = logging.getLogger("ganforge")
 
-REPORT = "report.html"
-PLOTS = "plots"
-METRICS = "metrics.jsonl"
+REPORT, PLOTS, METRICS = layout.REPORT, layout.PLOTS, layout.METRICS
 
 # Section headings of a run report, in page order (the browser test checks every one).
 SECTIONS = (
@@ -124,38 +123,23 @@ def page(title: str, sections: Sequence[str], headings: Sequence[str], intro: st
 # --------------------------------------------------------------------------- reading a run
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
-
-
 class RunData:
     """What a report needs from one run directory, read once."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        run = RunDir(self.path)
         if not self.path.is_dir():
             raise GanforgeError(f"{self.path}: no such run directory")
-        if not (self.path / "config.yaml").is_file():
+        if not run.config.is_file():
             raise GanforgeError(f"{self.path}: not a ganforge run (no config.yaml)")
-        self.config_text = (self.path / "config.yaml").read_text()
-        from ..config import from_dict, load_yaml
-
-        self.cfg = from_dict(load_yaml(self.path / "config.yaml"), str(self.path / "config.yaml"))
-        self.stats = read_jsonl(self.path / "stats.jsonl")
-        self.metrics = read_jsonl(self.path / METRICS)
-        self.alarms = read_alarms(self.path)
+        self.config_text = run.config.read_text()
+        self.cfg = from_dict(load_yaml(run.config), str(run.config))
+        self.stats = read_jsonl(run.stats)
+        self.metrics = read_jsonl(run.metrics)
+        self.alarms = read_jsonl(run.alarms)
         self.events = [r for r in self.stats if "event" in r]  # the divergence watchdog's rollbacks
-        self.samples = sorted((self.path / "samples").glob("step_*.png"))
+        self.samples = sorted(run.samples.glob("step_*.png"))
 
     @property
     def name(self) -> str:
@@ -209,12 +193,10 @@ def generated_pictures(run: RunData, out_dir: Path, seed: int = 0) -> dict[str, 
     reason = None
     if run.cfg.data.dataset.startswith("toy2d"):
         reason = "2-D point data (the samples are scatter plots)"
-    elif not (run.path / "generator.safetensors").is_file():
+    elif not RunDir(run.path).generator.is_file():
         reason = "no generator.safetensors (written at the first checkpoint)"
     if reason is not None:
         return {k: reason for k in ("interpolation", "per_class", "traversals")}
-    from ..sample import load_generator
-
     try:
         G, cfg = load_generator(run.path, "cpu")
     except Exception as e:  # noqa: BLE001 - one section must not take the whole report down
@@ -342,7 +324,7 @@ def write_report(run_dir: str | Path, out: Optional[str | Path] = None, generate
     if isinstance(trav, Path):
         n_cont, noise_rows = pics["traversal_rows"]
         trav_caption = f"{n_cont} continuous code(s), {noise_rows} rows each: code swept from -1 to 1 left to right"
-    nearest = sorted((run.path / "eval").glob("nearest_step_*.png"))
+    nearest = sorted(RunDir(run.path).eval_dir.glob("nearest_step_*.png"))
     bodies = {
         "Configuration": f"<pre>{esc(run.config_text)}</pre>",
         "Alarms": _alarms_body(run.alarms, run.events),

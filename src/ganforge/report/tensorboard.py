@@ -9,9 +9,10 @@ from typing import Any
 import torch
 
 from ..errors import GanforgeError
+from ..run import layout
 from .grids import image_grid
 
-TB_DIR = "tensorboard"
+TB_DIR = layout.TENSORBOARD
 
 
 class TensorBoardWriter:

@@ -1,6 +1,8 @@
-"""Training: the loop, optimisers and schedules, checkpoints, run directories."""
+"""Training: one loop (loop.py) over two engines (torch_engine.py, numpy_engine.py); optimisers and
+schedules, EMA, gradient flow, the divergence watchdog, the GPU fast path and multi-process runs."""
 
-from .rundir import RunDir, read_stats
-from .trainer import Trainer, config_diff, layer_grad_norms, pick_device, spec_from_config
+from .gradflow import layer_grad_norms
+from .loop import TrainLoop, config_diff
+from .trainer import Trainer
 
-__all__ = ["RunDir", "Trainer", "config_diff", "layer_grad_norms", "pick_device", "read_stats", "spec_from_config"]
+__all__ = ["TrainLoop", "Trainer", "config_diff", "layer_grad_norms"]

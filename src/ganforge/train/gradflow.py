@@ -8,88 +8,131 @@ Every module that owns parameters is one "layer", named by its path in the netwo
     update/<G|D>/<layer>  ||w_after - w_before|| / ||w_before|| for that optimiser step
     grad|weight|update/<G|D>/total   the same over the whole network
 
-The numpy engine (ganforge.backprop) writes the same keys, so reports read both.
+Both engines report through these functions: torch networks as device tensors, the numpy engine's
+(ganforge.backprop) as float64 Python floats, so reports read both.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from .. import stats
 
-Snapshot = dict[str, list[torch.Tensor]]
+Snapshot = dict[str, list[Any]]
 
 
-def _layers(net: nn.Module) -> Iterator[tuple[str, list[torch.nn.Parameter]]]:
-    for name, module in net.named_modules():
-        params = list(module.parameters(recurse=False))
-        if params:
-            yield name or "root", params
+class _TorchOps:
+    """Norms as device tensors (no host sync)."""
+
+    @staticmethod
+    def layers(net: nn.Module) -> Iterator[tuple[str, list[Any]]]:
+        for name, module in net.named_modules():
+            params = list(module.parameters(recurse=False))
+            if params:
+                yield name or "root", params
+
+    value = staticmethod(lambda p: p.detach())
+    copy = staticmethod(lambda p: p.detach().clone())
+
+    @staticmethod
+    def sq(tensors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack([t.detach().float().pow(2).sum() for t in tensors]).sum()
+
+    sqrt = staticmethod(lambda x: x.sqrt())
+    total = staticmethod(lambda squares: torch.stack(squares).sum().sqrt())
+    floor = staticmethod(lambda x, tiny: x.clamp_min(tiny))
 
 
-def _norms(groups: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+class _NumpyOps:
+    """Norms as Python floats in float64 (the numpy engine's parameters: .data and .grad arrays)."""
+
+    @staticmethod
+    def layers(net: Any) -> Iterator[tuple[str, list[Any]]]:
+        for name, module in net.named_modules():
+            params = [p for p in module._parameters.values() if p is not None]
+            if params:
+                yield name or "root", params
+
+    value = staticmethod(lambda p: p.data)
+    copy = staticmethod(lambda p: p.data.copy())
+
+    @staticmethod
+    def sq(arrays: list[np.ndarray]) -> float:
+        return float(sum(np.square(a, dtype=np.float64).sum() for a in arrays))
+
+    sqrt = staticmethod(lambda x: x ** 0.5)
+    total = staticmethod(lambda squares: sum(squares) ** 0.5)
+    floor = staticmethod(lambda x, tiny: max(x, tiny))
+
+
+def _ops(net: Any) -> Any:
+    return _TorchOps if isinstance(net, nn.Module) else _NumpyOps
+
+
+def _layers(net: Any) -> Iterator[tuple[str, list[Any]]]:
+    return _ops(net).layers(net)
+
+
+def _norms(ops: Any, groups: dict[str, Any], prefix: str) -> dict[str, Any]:
     """{layer: squared norm} -> {prefix/layer: norm} plus prefix/total."""
-    out = {f"{prefix}/{name}": sq.sqrt() for name, sq in groups.items()}
+    out = {f"{prefix}/{name}": ops.sqrt(sq) for name, sq in groups.items()}
     if groups:
-        out[f"{prefix}/total"] = torch.stack(list(groups.values())).sum().sqrt()
+        out[f"{prefix}/total"] = ops.total(list(groups.values()))
     return out
 
 
-def _sq(tensors: list[torch.Tensor]) -> torch.Tensor:
-    return torch.stack([t.detach().float().pow(2).sum() for t in tensors]).sum()
-
-
-def layer_grad_norms(net: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
-    """The gradient norm of every module that owns parameters, plus the total, as device tensors."""
+def layer_grad_norms(net: Any, prefix: str) -> dict[str, Any]:
+    """The gradient norm of every module that owns parameters, plus the total."""
+    ops = _ops(net)
     groups = {}
-    for name, params in _layers(net):
+    for name, params in ops.layers(net):
         grads = [p.grad for p in params if p.grad is not None]
         if grads:
-            groups[name] = _sq(grads)
-    return _norms(groups, prefix)
+            groups[name] = ops.sq(grads)
+    return _norms(ops, groups, prefix)
 
 
-def layer_weight_norms(net: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+def layer_weight_norms(net: Any, prefix: str) -> dict[str, Any]:
     """The parameter norm of every module that owns parameters, plus the total."""
-    return _norms({name: _sq(params) for name, params in _layers(net)}, prefix)
+    ops = _ops(net)
+    return _norms(ops, {name: ops.sq([ops.value(p) for p in params]) for name, params in ops.layers(net)}, prefix)
 
 
-def snapshot(net: nn.Module) -> Snapshot:
+def snapshot(net: Any) -> Snapshot:
     """Copies of every layer's parameters, taken just before an optimiser step."""
-    return {name: [p.detach().clone() for p in params] for name, params in _layers(net)}
+    ops = _ops(net)
+    return {name: [ops.copy(p) for p in params] for name, params in ops.layers(net)}
 
 
-def layer_update_ratios(net: nn.Module, before: Snapshot, prefix: str) -> dict[str, torch.Tensor]:
+def layer_update_ratios(net: Any, before: Snapshot, prefix: str) -> dict[str, Any]:
     """||w_after - w_before|| / ||w_before|| per layer and in total (0/0 is reported as 0)."""
+    ops = _ops(net)
     deltas, weights = {}, {}
-    for name, params in _layers(net):
+    for name, params in ops.layers(net):
         old = before.get(name)
         if old is None:
             continue
-        deltas[name] = _sq([p.detach() - o for p, o in zip(params, old)])
-        weights[name] = _sq(old)
-    out = {}
-    tiny = torch.finfo(torch.float32).tiny
-    for name in deltas:
-        out[f"{prefix}/{name}"] = deltas[name].sqrt() / weights[name].sqrt().clamp_min(tiny)
+        deltas[name] = ops.sq([ops.value(p) - o for p, o in zip(params, old)])
+        weights[name] = ops.sq(old)
+    tiny = float(torch.finfo(torch.float32).tiny)
+    out = {f"{prefix}/{name}": ops.sqrt(deltas[name]) / ops.floor(ops.sqrt(weights[name]), tiny) for name in deltas}
     if deltas:
-        total_d = torch.stack(list(deltas.values())).sum().sqrt()
-        total_w = torch.stack(list(weights.values())).sum().sqrt()
-        out[f"{prefix}/total"] = total_d / total_w.clamp_min(tiny)
+        out[f"{prefix}/total"] = ops.total(list(deltas.values())) / ops.floor(ops.total(list(weights.values())), tiny)
     return out
 
 
-def report_before_step(net: nn.Module, phase: str) -> Snapshot:
+def report_before_step(net: Any, phase: str) -> Snapshot:
     """Report grad/<phase>/* (call after backward, before clipping) and snapshot the weights."""
     for name, value in layer_grad_norms(net, f"grad/{phase}").items():
         stats.report(name, value)
     return snapshot(net)
 
 
-def report_after_step(net: nn.Module, phase: str, before: Snapshot) -> None:
+def report_after_step(net: Any, phase: str, before: Snapshot) -> None:
     """Report weight/<phase>/* and update/<phase>/* (call right after the optimiser step)."""
     for name, value in layer_weight_norms(net, f"weight/{phase}").items():
         stats.report(name, value)

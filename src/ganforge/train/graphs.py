@@ -26,14 +26,12 @@ graph would replay it, so that tests check it on machines without a GPU.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 
 from .. import stats
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
+from .watchdog import CheckQueue
 
 log = logging.getLogger("ganforge")
 
@@ -68,11 +66,11 @@ class CudaGraph:
 
 
 class StepGraph:
-    """Runs the trainer's steps (n_dis D updates and one G update) by replaying one captured graph."""
+    """Runs the torch engine's steps (n_dis D updates and one G update) by replaying one captured graph."""
 
-    def __init__(self, trainer: "Trainer") -> None:
-        self.trainer = trainer
-        self.cuda = trainer.device.type == "cuda"
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine  # train/torch_engine.py: TorchEngine
+        self.cuda = engine.device.type == "cuda"
         self.failed = False
         self.reset()
 
@@ -94,7 +92,7 @@ class StepGraph:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                self.trainer._step(batches, grads=False)
+                self.engine.eager_step(batches, grads=False)
             torch.cuda.current_stream().wait_stream(side)
             return True
         if self.backend is None:
@@ -113,20 +111,20 @@ class StepGraph:
     # ------------------------------------------------------------------ internals
 
     def _captured_step(self) -> None:
-        self.trainer._step(self.static, grads=False)
+        self.engine.eager_step(self.static, grads=False)
 
     def _isolated(self, fn: Callable[[], None]) -> tuple[dict, dict, list]:
-        """Run fn with fresh stats and watchdog queues and the objective's host state restored after it."""
-        t = self.trainer
-        host_state = t.objective.state_dict()
-        outer_checks, t.watchdog._checks = t.watchdog._checks, []
+        """Run fn with fresh stats and check queues and the objective's host state restored after it."""
+        e = self.engine
+        host_state = e.objective.state_dict()
+        outer, e.watch = e.watch, CheckQueue()
         try:
             with stats.isolated() as (sums, counts):
                 fn()
-            return sums, counts, t.watchdog._checks
+            return sums, counts, e.watch.take()
         finally:
-            t.watchdog._checks = outer_checks
-            t.objective.load_state_dict(host_state)
+            e.watch = outer
+            e.objective.load_state_dict(host_state)
 
     def _capture(self, batches: list[Batch]) -> bool:
         backend = CudaGraph() if self.cuda else EagerReplay()
@@ -163,7 +161,8 @@ class StepGraph:
 
     def _publish(self) -> None:
         """What the step's Python code would have done: report statistics, queue checks, count D updates."""
-        t = self.trainer
+        e = self.engine
         stats.merge(self.sums, self.counts)
-        t.watchdog._checks.extend((name, value.clone()) for name, value in self.checks)
-        t.objective.advance(t.cfg.objective.n_dis)
+        for name, value in self.checks:
+            e.watch.queue(name, value.clone())
+        e.objective.advance(len(self.static))  # the D updates of the step: one per batch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import torch
 
@@ -14,29 +14,33 @@ OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 SCHEDULES = ("constant", "linear", "cosine", "step")
 
 
+def optimizer_arguments(cfg: OptimConfig) -> tuple[str, dict[str, Any]]:
+    """(class name, keyword arguments) of the optimiser `cfg` names: the same for torch.optim and
+    ganforge.backprop.optim, whose classes take the same arguments."""
+    if cfg.name not in OPTIMIZERS:
+        raise unknown_name("optimizer", cfg.name, OPTIMIZERS)
+    common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    return {
+        "sgd": ("SGD", {**common, "momentum": cfg.momentum}),
+        "adagrad": ("Adagrad", {**common, "eps": cfg.eps}),
+        "rmsprop": ("RMSprop", {**common, "alpha": cfg.alpha, "eps": cfg.eps, "momentum": cfg.momentum}),
+        "adam": ("Adam", {**common, "betas": cfg.betas, "eps": cfg.eps}),
+    }[cfg.name]
+
+
 def build_optimizer(
     params: Iterable[torch.nn.Parameter], cfg: OptimConfig, fused: bool = False, capturable: bool = False
 ) -> torch.optim.Optimizer:
-    """The optimiser `cfg` names. For Adam: `fused` picks the one-kernel update; `capturable` (for CUDA
+    """The torch optimiser `cfg` names. For Adam: `fused` picks the one-kernel update; `capturable` (for CUDA
     graphs) keeps the step count and the learning rate on the device, so a captured step reads them."""
     params = list(params)
-    if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if cfg.name == "adagrad":
-        return torch.optim.Adagrad(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
-    if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(
-            params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-    if cfg.name == "adam":
-        lr: float | torch.Tensor = cfg.lr
+    cls, kwargs = optimizer_arguments(cfg)
+    if cls == "Adam":
         if capturable:
-            lr = torch.tensor(cfg.lr, dtype=torch.float32, device=params[0].device)
-        extra = {"fused": True} if fused else {"foreach": True} if capturable else {}
-        return torch.optim.Adam(
-            params, lr=lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, capturable=capturable, **extra
-        )
-    raise unknown_name("optimizer", cfg.name, OPTIMIZERS)
+            kwargs["lr"] = torch.tensor(cfg.lr, dtype=torch.float32, device=params[0].device)
+        kwargs.update({"fused": True} if fused else {"foreach": True} if capturable else {})
+        kwargs["capturable"] = capturable
+    return getattr(torch.optim, cls)(params, **kwargs)
 
 
 def check_optim(cfg: OptimConfig) -> None:
@@ -88,11 +92,12 @@ def load_optimizer_state(opt: torch.optim.Optimizer, state: dict) -> None:
             group["lr"] = torch.tensor(group["lr"], dtype=torch.float32, device=group["params"][0].device)
 
 
-def clip_gradients(params: list[torch.nn.Parameter], cfg: OptimConfig) -> Optional[torch.Tensor]:
-    """Apply the configured clipping; returns the total norm before clipping when clipping by norm."""
+def clip_gradients(params: list[Any], cfg: OptimConfig, utils: Any = torch.nn.utils) -> Optional[Any]:
+    """Apply the configured clipping; returns the total norm before clipping when clipping by norm.
+    `utils`: torch.nn.utils, or ganforge.backprop.nn for the numpy engine (the same two functions)."""
     norm = None
     if cfg.clip_value is not None:
-        torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
+        utils.clip_grad_value_(params, cfg.clip_value)
     if cfg.clip_norm is not None:
-        norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
+        norm = utils.clip_grad_norm_(params, cfg.clip_norm)
     return norm

@@ -5,8 +5,8 @@ device->host sync checks the step's losses (the `loss/*` names reported to ganfo
 last log record) and the gradient norms for NaN/inf. On a checkpoint step the weights are checked
 too, so a checkpoint is only ever written from finite weights.
 
-Both trainers use it: the torch Trainer (torch tensors on its device) and the numpy engine's
-NumpyTrainer (gradients and weights are numpy arrays; the check runs on the CPU).
+The training loop (train/loop.py) runs it for both engines: torch (tensors on its device) and numpy
+(gradients and weights are numpy arrays; the check runs on the CPU).
 
 On a bad step the run goes back to the last good checkpoint (or, before the first one exists, to
 the in-memory state it started from), both learning rates are multiplied by `watchdog.lr_factor`
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from typing import Any, Iterable, Optional
 
 import numpy as np
 import torch
@@ -26,13 +26,9 @@ import torch
 from .. import stats
 from ..config import WatchdogConfig
 from ..errors import DivergedError, GanforgeError
-from .checkpoint import load_checkpoint
+from ..run import load_checkpoint
 
-if TYPE_CHECKING:
-    from .numpy_engine import NumpyTrainer
-    from .trainer import Trainer
-
-    AnyTrainer = Union[Trainer, NumpyTrainer]
+TrainLoop = Any  # train/loop.py (not imported: the loop imports this module); .run, .step, .engine, state_dict()
 
 log = logging.getLogger("ganforge")
 
@@ -57,13 +53,44 @@ def _total_norm(tensors: Iterable[Any]) -> Optional[torch.Tensor]:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.float()) for t in tensors]))
 
 
+class CheckQueue:
+    """Values queued during a step for the end-of-step check (device tensors: no host sync)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, torch.Tensor]] = []
+
+    def observe_grads(self, phase: str, params: Iterable[Any]) -> None:
+        """Queue the norm of this phase's gradients (torch parameters, or the numpy engine's)."""
+        norm = _total_norm(p.grad for p in params if p.grad is not None)
+        if norm is not None:
+            self.items.append((f"gradient norm of {phase}", norm))
+
+    def queue(self, name: str, value: torch.Tensor) -> None:
+        self.items.append((name, value))
+
+    def take(self) -> list[tuple[str, torch.Tensor]]:
+        """The queued values, emptying the queue."""
+        items, self.items = self.items, []
+        return items
+
+
+class NoChecks(CheckQueue):
+    """Outside training (or with the watchdog off) nothing is queued."""
+
+    def observe_grads(self, phase: str, params: Iterable[Any]) -> None:
+        pass
+
+    def queue(self, name: str, value: torch.Tensor) -> None:
+        pass
+
+
 class Watchdog:
     """Detects non-finite losses, gradients and weights; rolls the trainer back at most K times."""
 
     def __init__(self, cfg: WatchdogConfig) -> None:
         self.cfg = cfg
         self.rollbacks = 0  # rollbacks so far in this run (saved in checkpoints)
-        self._checks: list[tuple[str, torch.Tensor]] = []
+        self.pending = CheckQueue()  # what the engine's phases queue during a step
         self._snapshot: Optional[dict[str, Any]] = None  # the start state, until a checkpoint exists
 
     @property
@@ -83,37 +110,31 @@ class Watchdog:
 
     # ------------------------------------------------------------------ detection
 
-    def start(self, trainer: "AnyTrainer") -> None:
+    def start(self, trainer: "TrainLoop") -> None:
         """Remember the state training starts from (a CPU copy) when no checkpoint holds it."""
-        self._checks.clear()
+        self.pending.take()
         if self.enabled and not (trainer.run is not None and trainer.run.last.is_file()):
             self._snapshot = {"step": trainer.step, "state": _cpu_copy(trainer.state_dict())}
 
-    def observe_grads(self, phase: str, params: Iterable[Any]) -> None:
-        """Queue the norm of this phase's gradients for the end-of-step check (no sync).
+    def sink(self) -> CheckQueue:
+        """Where an engine's phases queue their gradient norms while training."""
+        return self.pending if self.enabled else NoChecks()
 
-        `params`: torch parameters, or the numpy engine's (whose .grad is a numpy array)."""
-        if self.enabled:
-            norm = _total_norm(p.grad for p in params if p.grad is not None)
-            if norm is not None:
-                self._checks.append((f"gradient norm of {phase}", norm))
-
-    def bad_step(self, trainer: "AnyTrainer", weights: bool) -> Optional[str]:
+    def bad_step(self, trainer: "TrainLoop", weights: bool) -> Optional[str]:
         """What was non-finite in the step just taken (None if all is well): one host sync."""
         if not self.enabled:
             return None
-        checks = self._checks
-        self._checks = []
+        checks = self.pending.take()
         for name, value in stats.pending("loss/").items():
             checks.append((name, torch.as_tensor(value, dtype=torch.float32)))
         if weights:
-            for label, net in (("G", trainer.G), ("D", trainer.D)):
+            for label, net in trainer.engine.nets().items():
                 norm = _total_norm(net.parameters())
                 if norm is not None:
                     checks.append((f"weight norm of {label}", norm))
         if not checks:
             return None
-        device = torch.device("cpu") if getattr(trainer, "engine", None) == "numpy" else trainer.device
+        device = next((v.device for _, v in checks if v.device.type != "cpu"), torch.device("cpu"))
         values = torch.stack([v.detach().float().reshape(()).to(device) for _, v in checks])
         if bool(torch.isfinite(values).all()):
             return None
@@ -122,7 +143,7 @@ class Watchdog:
 
     # ------------------------------------------------------------------ recovery
 
-    def rollback(self, trainer: "AnyTrainer", reason: str) -> None:
+    def rollback(self, trainer: "TrainLoop", reason: str) -> None:
         """Restore the last good state with a lower learning rate, or raise DivergedError after K rollbacks."""
         run, failed = trainer.run, trainer.step
         assert run is not None
@@ -156,7 +177,7 @@ class Watchdog:
             failed, reason, rollbacks, self.cfg.max_rollbacks, trainer.step, source, self.lr_scale,
         )
 
-    def _restore(self, trainer: "AnyTrainer") -> str:
+    def _restore(self, trainer: "TrainLoop") -> str:
         run = trainer.run
         assert run is not None
         snap_step = self._snapshot["step"] if self._snapshot is not None else -1
@@ -187,4 +208,4 @@ def _cpu_copy(x: Any) -> Any:
     return copy.deepcopy(x)
 
 
-__all__ = ["Watchdog"]
+__all__ = ["Watchdog", "CheckQueue", "NoChecks"]

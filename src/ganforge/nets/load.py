@@ -1,0 +1,61 @@
+"""A trained generator from a run directory, and sampling from it by seed.
+
+run/ reads the files (config.yaml, generator.safetensors, the data spec); this module builds the
+network they describe, which is nets' job. sample, evaluate, report and the API load generators here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..config import from_dict, load_yaml
+from ..errors import GanforgeError
+from ..run import RunDir, load_module_state, load_weights, pick_device, spec_from_config
+from . import build_nets
+
+
+def load_generator(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, object]:
+    """(G in eval mode, the run's Config) from a run directory."""
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise GanforgeError(f"--run {run.path}: no such run directory")
+    if not run.config.is_file():
+        raise GanforgeError(f"--run {run.path}: not a ganforge run (no config.yaml)")
+    if not run.generator.is_file():
+        raise GanforgeError(f"--run {run.path}: no generator weights yet ({run.generator.name} is written at the first checkpoint)")
+    cfg = from_dict(load_yaml(run.config), str(run.config))
+    G, _ = build_nets(spec_from_config(cfg), cfg.model)
+    weights, _ = load_weights(run.generator)
+    load_module_state(G, weights, str(run.generator))
+    return G.to(pick_device(device)).eval(), cfg
+
+
+@torch.no_grad()
+def generate(
+    G: torch.nn.Module, n: int, z_dim: int, seed: int = 0, batch: int = 1024, label: Optional[int] = None
+) -> torch.Tensor:
+    """n samples from G, with noise from a generator seeded by `seed` (same seed, same samples).
+
+    `label`: generate class K only (conditional runs; InfoGAN: category K of the categorical code).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, z_dim, generator=gen)  # [n, z]
+    device = next(G.parameters()).device
+    y = None if label is None else torch.full((batch,), label, dtype=torch.long, device=device)
+    if y is None:
+        return torch.cat([G(c.to(device)).cpu() for c in z.split(batch)])
+    return torch.cat([G(c.to(device), y[: len(c)]).cpu() for c in z.split(batch)])
+
+
+def check_label(G: torch.nn.Module, label: Optional[int]) -> None:
+    """--class K must name a class of a conditional (or InfoGAN categorical) generator."""
+    if label is None:
+        return
+    k = getattr(G, "num_classes", None)
+    if not k:
+        raise GanforgeError("--class needs a conditional run (model.conditioning) or InfoGAN categories (model.info_cat)")
+    if not 0 <= label < k:
+        raise GanforgeError(f"--class {label}: this generator has classes 0..{k - 1}")

@@ -1,0 +1,39 @@
+"""benchmarks/throughput.py runs and reports what it claims: the reference, ganforge, and each
+--ablate variant with exactly its one speed choice switched (read back from the trainer)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from ganforge.train import fastpath
+
+import torch
+
+
+def load_benchmark():
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
+    spec = importlib.util.spec_from_file_location("throughput_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not fastpath.bf16_supported(torch.device("cpu")), reason="the CPU defaults differ without native bf16")
+def test_throughput_json_with_ablations(capsys):
+    bench = load_benchmark()
+    assert bench.main(["--steps", "1", "--rounds", "1", "--json", "--ablate"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rows = {r["who"]: r for r in result["rows"]}
+    assert list(rows) == ["reference", "ganforge"] + [f"ganforge, {v}" for v in bench.ABLATIONS["cpu"]]
+    assert rows["ganforge"]["choices"] == "bf16 autocast + channels_last + fused Adam"
+    assert rows["ganforge, fp32 (no bf16 autocast)"]["choices"] == "float32 + fused Adam"
+    assert rows["ganforge, no channels_last"]["choices"] == "bf16 autocast + fused Adam"
+    assert rows["ganforge, no fused Adam"]["choices"] == "bf16 autocast + channels_last"
+    assert rows["reference"]["speedup_vs_reference"] == 1.0
+    for r in rows.values():
+        assert r["ms_per_step"] > 0 and r["images_per_s"] == pytest.approx(64 / (r["ms_per_step"] / 1e3))
+    assert result["speedup_vs_reference"] == {"dcgan28-b64": rows["ganforge"]["speedup_vs_reference"]}
