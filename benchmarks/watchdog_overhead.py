@@ -32,11 +32,11 @@ def main(steps: int = 150, reps: int = 200) -> None:
     t.train(run)
     step_ms = (time.perf_counter() - t0) / steps * 1e3
     # The watchdog's own work in one step, on the trained nets' real gradients.
-    t.watchdog.observe_grads("D", t.D.parameters())  # (grads are left from the last step)
+    t.watchdog.pending.observe_grads("D", t.D.parameters())  # (grads are left from the last step)
     t0 = time.perf_counter()
     for _ in range(reps):
-        t.watchdog.observe_grads("D", t.D.parameters())
-        t.watchdog.observe_grads("G", t.G.parameters())
+        t.watchdog.pending.observe_grads("D", t.D.parameters())
+        t.watchdog.pending.observe_grads("G", t.G.parameters())
         assert t.watchdog.bad_step(t, weights=False) is None
     dog_ms = (time.perf_counter() - t0) / reps * 1e3
     print(f"training step: {step_ms:.2f} ms; watchdog per step: {dog_ms:.3f} ms ({dog_ms / step_ms * 100:.1f}%)")

@@ -33,7 +33,7 @@ CASES: dict[str, list[str]] = {f"preset-{name}": ["--preset", name] + ([] if nam
 CASES.update({
     "preset-demo": ["--preset", "demo"] + NARROW,
     "ema-diffaug-r1": ["--preset", "dcgan", *NARROW, "--set", "train.ema_decay=0.9", "--set",
-                       "train.diffaugment=translation,color", "--set", "objective.r1_gamma=1.0"],
+                       "train.diffaugment=translation,color", "--set", "objective.r1.gamma=1.0"],
     "clip-schedule": ["--preset", "dcgan", *NARROW, "--set", "g_optim.clip_norm=0.5", "--set",
                       "d_optim.clip_value=0.01", "--set", "g_optim.schedule=cosine", "--set", "d_optim.schedule=step",
                       "--set", "d_optim.step_size=2"],

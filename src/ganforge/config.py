@@ -615,6 +615,11 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+def _both(optim: dict[str, Any]) -> dict[str, Any]:
+    """The same optimiser settings for G and D."""
+    return {"g_optim": optim, "d_optim": optim}
+
+
 register_preset(
     "demo",
     "quick start: DCGAN on the built-in 8x8 digits, about a minute on 2 CPU cores",
@@ -639,8 +644,7 @@ register_preset(
     {
         "model": {"arch": "dcgan"},
         "objective": {"name": "ns"},
-        "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+        **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
     },
 )
 register_preset(
@@ -649,8 +653,7 @@ register_preset(
     {
         "data": {"dataset": "toy2d-ring"},
         "model": {"arch": "mlp", "z_dim": 16, "g_width": 128, "d_width": 128},
-        "g_optim": {"lr": 2e-3, "schedule": "cosine"},
-        "d_optim": {"lr": 2e-3, "schedule": "cosine"},
+        **_both({"lr": 2e-3, "schedule": "cosine"}),
         "train": {"steps": 4000, "batch_size": 256},
         "log": {"sample_every": 500, "checkpoint_every": 1000},
     },
@@ -670,8 +673,7 @@ register_preset(
         "model": {"arch": "dcgan"},
         "objective": {"name": "wgan", "wgan": {"clip": 0.01}},
         "train": {"n_dis": 5},
-        "g_optim": {"name": "rmsprop", "lr": 5e-5},
-        "d_optim": {"name": "rmsprop", "lr": 5e-5},
+        **_both({"name": "rmsprop", "lr": 5e-5}),
     },
 )
 register_preset(
@@ -681,8 +683,7 @@ register_preset(
         "model": {"arch": "resnet"},
         "objective": {"name": "wgan-gp", "gp": {"weight": 10.0}},
         "train": {"n_dis": 5},
-        "g_optim": {**_ADAM_0_9, "lr": 1e-4},
-        "d_optim": {**_ADAM_0_9, "lr": 1e-4},
+        **_both({**_ADAM_0_9, "lr": 1e-4}),
     },
 )
 register_preset(
@@ -691,8 +692,7 @@ register_preset(
     {
         "model": {"arch": "dcgan"},
         "objective": {"name": "lsgan"},
-        "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+        **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
     },
 )
 register_preset(
@@ -702,8 +702,7 @@ register_preset(
         "model": {"arch": "resnet", "spectral_norm_d": True},
         "objective": {"name": "hinge"},
         "train": {"n_dis": 5},
-        "g_optim": {**_ADAM_0_9, "lr": 2e-4},
-        "d_optim": {**_ADAM_0_9, "lr": 2e-4},
+        **_both({**_ADAM_0_9, "lr": 2e-4}),
     },
 )
 register_preset(
@@ -723,8 +722,7 @@ register_preset(
     {
         "model": {"arch": "began", "z_dim": 64},
         "objective": {"name": "began", "began": {"gamma": 0.5, "lambda_k": 0.001}},
-        "g_optim": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999]},
-        "d_optim": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999]},
+        **_both({"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999]}),
     },
 )
 register_preset(
@@ -743,8 +741,7 @@ register_preset(
     {
         "model": {"arch": "dcgan", "conditioning": "concat"},
         "objective": {"name": "ns"},
-        "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+        **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
     },
 )
 register_preset(
@@ -754,8 +751,7 @@ register_preset(
         "model": {"arch": "resnet", "conditioning": "projection", "g_conditioning": "cbn", "spectral_norm_d": True},
         "objective": {"name": "hinge"},
         "train": {"n_dis": 5},
-        "g_optim": {**_ADAM_0_9, "lr": 2e-4},
-        "d_optim": {**_ADAM_0_9, "lr": 2e-4},
+        **_both({**_ADAM_0_9, "lr": 2e-4}),
     },
 )
 register_preset(
@@ -764,7 +760,6 @@ register_preset(
     {
         "model": {"arch": "dcgan", "conditioning": "acgan"},
         "objective": {"name": "ns", "ac": {"weight": 1.0}},
-        "g_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-        "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+        **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
     },
 )

@@ -13,6 +13,7 @@ from .data import toy2d_centers
 from .errors import GanforgeError
 from .nets.load import check_label, generate, load_generator
 from .report import save_grid, save_points
+from .run import atomic_write, make_parent_dir
 
 
 def sample_to_path(
@@ -25,8 +26,9 @@ def sample_to_path(
     out = Path(out)
     points = x.ndim == 2
     if out.suffix.lower() == ".npy":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.save(out, x.numpy().astype(np.float32))
+        make_parent_dir(out)
+        arr = x.numpy().astype(np.float32)
+        atomic_write(out, lambda tmp: _save_npy(tmp, arr))
     elif out.suffix.lower() == ".png":
         if points:
             save_points(x, out, toy2d_centers(cfg.data.dataset)[0], title=f"{n} samples")
@@ -39,5 +41,11 @@ def sample_to_path(
         imgs = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [n, C, H, W]
         for i, im in enumerate(imgs):
             arr = im.permute(1, 2, 0).numpy()  # [H, W, C]
-            Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(out / f"sample_{i:05d}.png")
+            img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+            atomic_write(out / f"sample_{i:05d}.png", lambda tmp: img.save(tmp, format="PNG"))
     return out
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would add .npy to the temporary name
+        np.save(f, arr)

@@ -35,6 +35,11 @@ class LRScheduler:
         """The lrs for epoch ``self.last_epoch`` (called by step)."""
         raise NotImplementedError
 
+    def _times_gamma(self, unless: bool) -> list[float]:
+        """The current lrs times self.gamma (StepLR, ExponentialLR), or as they are when `unless`."""
+        current = self._current()
+        return current if unless else [lr * self.gamma for lr in current]
+
     def step(self) -> None:
         """Advance one epoch and write the new lrs into the optimizer."""
         self._step_count += 1
@@ -81,9 +86,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
-            return self._current()
-        return [lr * self.gamma for lr in self._current()]
+        return self._times_gamma(unless=self.last_epoch == 0 or self.last_epoch % self.step_size != 0)
 
 
 class ExponentialLR(LRScheduler):
@@ -94,9 +97,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        if self._is_initial:
-            return self._current()
-        return [lr * self.gamma for lr in self._current()]
+        return self._times_gamma(unless=self._is_initial)
 
 
 class CosineAnnealingLR(LRScheduler):

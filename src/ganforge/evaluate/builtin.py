@@ -20,13 +20,18 @@ NEAREST_PAIRS = 16
 MEM_REFERENCE_MAX = 20_000  # training items searched for each generated item's nearest neighbour
 
 
+class PairedWithFloor(MetricGroup):
+    """Compares n generated with n real items and reports the real-vs-real floor beside it."""
+
+    paired = True
+    uses_floor = True
+
+
 @metric_group
-class FidGroup(MetricGroup):
+class FidGroup(PairedWithFloor):
     """Fréchet distance between real and generated features, with the real-vs-real floor."""
 
     name = "fid"
-    paired = True
-    uses_floor = True
     lower_is_better = {"fid": True}
 
     def compute(self, ctx: EvalContext) -> Result:
@@ -37,12 +42,10 @@ class FidGroup(MetricGroup):
 
 
 @metric_group
-class KidGroup(MetricGroup):
+class KidGroup(PairedWithFloor):
     """Kernel inception distance over random subsets, with the real-vs-real floor."""
 
     name = "kid"
-    paired = True
-    uses_floor = True
     lower_is_better = {"kid_mean": True}
 
     def compute(self, ctx: EvalContext) -> Result:

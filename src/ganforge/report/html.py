@@ -24,8 +24,8 @@ from ..config import flatten, from_dict, load_yaml
 from ..errors import GanforgeError
 from . import plots
 from ..nets.load import load_generator
-from ..run import RunDir, layout, read_jsonl
-from .grids import image_grid
+from ..run import RunDir, atomic_write, layout, make_parent_dir, read_jsonl
+from .grids import save_grid
 
 log = logging.getLogger("ganforge")
 
@@ -177,11 +177,7 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def _save_png(x: torch.Tensor, path: Path, nrow: int) -> Path:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image_grid(x, nrow=nrow)).save(path)
-    return path
+    return save_grid(x, path, nrow)
 
 
 def generated_pictures(run: RunData, out_dir: Path, seed: int = 0) -> dict[str, Any]:
@@ -344,12 +340,7 @@ def write_report(run_dir: str | Path, out: Optional[str | Path] = None, generate
                                     if nearest else na("no eval/nearest_step_*.png (written by 'ganforge eval')")),
     }
     text = page(f"ganforge report: {run.name}", [section(h, bodies[h]) for h in SECTIONS], SECTIONS, _intro(run))
-    path = Path(out) if out is not None else run.path / REPORT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return _write_page(Path(out) if out is not None else run.path / REPORT, text)
 
 
 # --------------------------------------------------------------------------- comparing runs
@@ -404,9 +395,13 @@ def write_compare(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
             bodies[h] = bodies[h] or na("no run has these statistics", "here")
         intro = f'<p class="summary">{len(runs)} runs: ' + ", ".join(esc(str(r.path)) for r in runs) + ".</p>"
         text = page("ganforge comparison", [section(h, bodies[h]) for h in COMPARE_SECTIONS], COMPARE_SECTIONS, intro)
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    return _write_page(Path(out), text)
+
+
+def _write_page(path: Path, text: str) -> Path:
+    """An HTML page written atomically (a failure: one line naming the file)."""
+    make_parent_dir(path)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 

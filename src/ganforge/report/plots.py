@@ -12,6 +12,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..run import atomic_write, make_parent_dir
+
 Records = list[dict[str, Any]]
 
 
@@ -52,9 +54,13 @@ def layer_names(records: Records, kind: str, net: str) -> list[str]:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)  # fixed margins (set at creation): tight_layout costs more than the drawing
-    _plt().close(fig)
+    """The figure as a PNG, written atomically (ganforge.run); the figure is closed either way."""
+    try:
+        make_parent_dir(path)
+        # fixed margins (set at creation): tight_layout costs more than the drawing
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    finally:
+        _plt().close(fig)
     return path
 
 

@@ -16,6 +16,7 @@ from .checkpoint import (
     save_weights,
     set_rng_state,
     weights_step,
+    write_error,
 )
 from .device import pick_device
 from .layout import RunDir, append_jsonl, read_jsonl, read_stats, write_jsonl
@@ -24,5 +25,5 @@ from .spec import Spec, is_points, spec_from_config
 __all__ = [
     "RunDir", "Spec", "append_jsonl", "atomic_write", "check_run_dir", "is_points", "load_checkpoint",
     "load_module_state", "load_weights", "make_parent_dir", "pick_device", "read_jsonl", "read_stats", "rng_state",
-    "save_checkpoint", "save_weights", "set_rng_state", "spec_from_config", "weights_step", "write_jsonl",
+    "save_checkpoint", "save_weights", "set_rng_state", "spec_from_config", "weights_step", "write_error", "write_jsonl",
 ]

@@ -206,9 +206,10 @@ class RunDir:
 
 
 class _RunLogHandler(logging.FileHandler):
-    """RUN/log.txt. A full disk or a removed run directory makes a log line fail to be written:
-    that line is dropped quietly (counted in `lost`), since the next checkpoint or record write
-    stops training with one clear line; logging's own multi-line report would bury it."""
+    """RUN/log.txt. A log line that cannot be written (a full disk) is dropped quietly, counted in
+    `lost`: the next checkpoint or record write stops training with one clear line, which
+    logging's own multi-line report on stderr would bury. (A removed run directory's log.txt
+    stays writable: the open file outlives its name.)"""
 
     lost = 0
 

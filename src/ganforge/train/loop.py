@@ -58,6 +58,9 @@ class TrainLoop:
         self.nothing_to_train = False  # set by train() when the run is already at train.steps
         self.watchdog = Watchdog(self.cfg.watchdog)  # NaN/inf -> roll back with a lower lr
         self.eval_hook = eval_hook
+        if eval_hook is None and self.cfg.log.eval_every:
+            log.warning("log.eval_every is %d but no evaluation hook was given: nothing will be evaluated "
+                        "(pass eval_hook=ganforge.evaluate.make_eval_hook(cfg))", self.cfg.log.eval_every)
         self.alarms: Optional[Alarms] = None
         self.tb: Optional[TensorBoardWriter] = None
 
