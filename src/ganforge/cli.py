@@ -329,9 +329,10 @@ def _finish(args: argparse.Namespace, trainer: Any, run: Any) -> int:
     if trainer.stop_requested:
         print(f"stopped at step {trainer.step}; checkpoint saved. Continue with: ganforge train --resume {run.path}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if trainer.nothing_to_train:
-        print(f"nothing to train: {run.path} is already at step {trainer.step} and --steps is {trainer.cfg.train.steps}; "
-              f"give a larger --steps to continue", file=sys.stderr)
+    if trainer.nothing_to_train:  # the loop's warning said so on the console, unless --quiet
+        if args.quiet:
+            print(f"nothing to train: {run.path} is already at step {trainer.step} of --steps {trainer.cfg.train.steps}",
+                  file=sys.stderr)
         return 0
     if not args.no_report:
         _write_report_after_training(run)

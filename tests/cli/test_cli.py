@@ -111,6 +111,21 @@ def test_input_errors_exit_2_with_one_clear_line(tmp_path, run_cli, args, messag
     assert not (tmp_path / "r").exists()  # nothing written for a refused run
 
 
+@pytest.mark.parametrize("steps", ["2", "4"])
+def test_resume_at_or_below_the_saved_step_trains_nothing_and_says_so(tmp_path, run_cli, steps):
+    run = tmp_path / "run"
+    assert run_cli("train", "--dataset", "digits", "--steps", "4", "--out", run, "--quiet", *TINY)[0] == 0
+    ckpt, weights = (run / "checkpoints" / "last.pt").read_bytes(), (run / "generator.safetensors").read_bytes()
+    stats, config = (run / "stats.jsonl").read_text(), (run / "config.yaml").read_text()
+    code, out, err = run_cli("train", "--resume", run, "--steps", steps, "--quiet")
+    assert code == 0 and out == ""
+    assert err.strip() == f"nothing to train: {run} is already at step 4 of --steps {steps}"
+    assert (run / "checkpoints" / "last.pt").read_bytes() == ckpt and (run / "generator.safetensors").read_bytes() == weights
+    assert (run / "stats.jsonl").read_text() == stats and (run / "config.yaml").read_text() == config
+    code, _, err = run_cli("train", "--resume", run, "--steps", steps)  # not quiet: the log line says it
+    assert code == 0 and "nothing to train (give a larger --steps to continue)" in err
+
+
 def test_existing_run_dir_and_conflicting_resume(tmp_path, run_cli):
     run = tmp_path / "run"
     assert run_cli("train", "--steps", "2", "--out", run, "--quiet", *TINY)[0] == 0

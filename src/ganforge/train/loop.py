@@ -128,13 +128,13 @@ class TrainLoop:
         """Train to cfg.train.steps, writing samples, stats and checkpoints into `run`."""
         self.run, cfg = run, self.cfg
         run.readonly = not self.main
-        if self.main:
-            atomic_write(run.config, lambda tmp: tmp.write_text(cfg.to_yaml()))
-        if self.step >= cfg.train.steps:
+        if self.step >= cfg.train.steps:  # the run and its config.yaml stay as they are
             self.nothing_to_train = True
             log.warning("run is already at step %d of --steps %d: nothing to train (give a larger --steps to continue)",
                         self.step, cfg.train.steps)
             return run.path
+        if self.main:
+            atomic_write(run.config, lambda tmp: tmp.write_text(cfg.to_yaml()))
         self.alarms = Alarms(cfg.alarms, run.path, self.step) if self.main else None  # RUN/alarms.jsonl
         self.tb = TensorBoardWriter(run.path) if cfg.log.tensorboard and self.main else None
         if self.step == 0:
