@@ -89,12 +89,11 @@ class StepLR(LRScheduler):
         return self._times_gamma(unless=self.last_epoch == 0 or self.last_epoch % self.step_size != 0)
 
 
-class ExponentialLR(LRScheduler):
-    """Multiply the lr by gamma every epoch."""
+class ExponentialLR(StepLR):
+    """Multiply the lr by gamma every epoch (a StepLR of step 1 that also scales a resumed first step)."""
 
     def __init__(self, optimizer: Any, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = gamma
-        super().__init__(optimizer, last_epoch)
+        super().__init__(optimizer, 1, gamma, last_epoch)
 
     def get_lr(self) -> list[float]:
         return self._times_gamma(unless=self._is_initial)
