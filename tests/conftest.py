@@ -18,10 +18,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/helpers.py for
 
 @pytest.fixture(autouse=True)
 def _small_torch():
-    """Deterministic, quiet, single-threaded torch for every test (2-core CI)."""
+    """Deterministic, quiet, single-threaded torch and numpy BLAS for every test (2-core CI: a second BLAS
+    thread spinning beside a busy core made FID's 128x128 matrix maths 60x slower)."""
+    from threadpoolctl import threadpool_limits
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1, user_api="blas"):
+        yield
     torch.set_num_threads(threads)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from ganforge.config import Config, set_value
+import torch
+
+from ganforge.config import Config, ObjectiveConfig, OptimConfig, set_value
+from ganforge.objectives import build_objective
 from ganforge.run import RunDir
 from ganforge.train import Trainer
+from ganforge.train.optim import build_optimizer
 
 
 def tiny_config(**sets) -> Config:
@@ -36,3 +40,26 @@ def train(cfg, path, resume=False):
         run.create()
     t.train(run)
     return t, run
+
+
+def train_steps(G, D, real, labels, z_dim, objective="ns", cfg=None, steps=2):
+    """Real D and G updates through the objective; returns the named parameters ("G.x", "D.y") before and after."""
+    obj = build_objective(ObjectiveConfig(name=objective))
+    obj.setup(cfg or Config(), G, D)
+    opt_g = build_optimizer(G.parameters(), OptimConfig(lr=1e-3))
+    opt_d = build_optimizer(D.parameters(), OptimConfig(lr=1e-3))
+    named = [(f"G.{n}", p) for n, p in G.named_parameters()] + [(f"D.{n}", p) for n, p in D.named_parameters()]
+    before = {n: p.detach().clone() for n, p in named}
+    for _ in range(steps):
+        z = torch.randn(real.shape[0], z_dim)
+        opt_d.zero_grad()
+        G.requires_grad_(False)
+        obj.accumulate_gradients("D", G, D, real, labels, z)
+        opt_d.step()
+        G.requires_grad_(True)
+        D.requires_grad_(False)
+        opt_g.zero_grad()
+        obj.accumulate_gradients("G", G, D, real, labels, z)
+        opt_g.step()
+        D.requires_grad_(True)
+    return before, {n: p.detach() for n, p in named}

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import __version__
 from .config import (
+    DATA_RECIPES,
     PRESETS,
     Config,
     apply_dict,
@@ -53,6 +54,10 @@ def _names(kind: str) -> str:
         from .objectives import OBJECTIVES
 
         return ", ".join(OBJECTIVES.names())
+    if kind == "metric":
+        from .evaluate import GROUPS
+
+        return ",".join(GROUPS)
     if kind == "optimizer":
         from .train.optim import OPTIMIZERS
 
@@ -181,11 +186,26 @@ FLAG_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def config_from_args(args: argparse.Namespace, base: Optional[Config] = None) -> Config:
-    """Apply --preset, --config, flags and --set, in that order, on `base` (defaults if None)."""
+    """Apply --preset (and its part for the data set), --config, flags and --set, in that order, on `base`
+    (defaults if None). A new run without --preset gets its data set's recipe (config.DATA_RECIPES)."""
+    preset = get_preset(args.preset) if args.preset else None
+    log.disabled = True  # a first pass only finds the data set: its warnings come again in the second
+    try:
+        dataset = _apply_args(args, base, preset).data.dataset
+    finally:
+        log.disabled = False
+    if preset is None and base is None and dataset in DATA_RECIPES:
+        preset = get_preset(DATA_RECIPES[dataset])  # cmd_train says so once logging is set up
+    return _apply_args(args, base, preset, dataset)
+
+
+def _apply_args(args: argparse.Namespace, base: Optional[Config], preset: Any, dataset: Optional[str] = None) -> Config:
     cfg = (base or Config()).copy()
-    if args.preset:
-        apply_dict(cfg, get_preset(args.preset).overrides, f"preset {args.preset}")
-        cfg.preset = args.preset
+    if preset is not None:
+        apply_dict(cfg, preset.overrides, f"preset {preset.name}")
+        if dataset is not None:
+            apply_dict(cfg, preset.for_data(dataset), f"preset {preset.name} ({dataset})")
+        cfg.preset = preset.name
     if args.config:
         apply_dict(cfg, load_yaml(args.config), args.config)
     for flag, keys in FLAG_KEYS.items():
@@ -305,6 +325,8 @@ def _train(args: argparse.Namespace, trainer: Any, run: Any, progress: bool) -> 
     if args.resume:
         trainer.resume_from(run)
         log.info("resuming %s at step %d of %d", run.path, trainer.step, trainer.cfg.train.steps)
+    if trainer.cfg.preset and not args.preset and not args.resume:
+        log.info("no --preset: the '%s' recipe for %s (config.DATA_RECIPES)", trainer.cfg.preset, trainer.cfg.data.dataset)
     fast = getattr(trainer.engine, "fast", None)
     log.info("training %s on %s (%s, %s) on %s%s -> %s", trainer.cfg.model.arch, trainer.cfg.data.dataset,
              trainer.cfg.objective.name, trainer.cfg.g_optim.name, trainer.device,
@@ -438,7 +460,7 @@ def _add_eval_parser(sub: Any) -> None:
     e.add_argument("--run", required=True, metavar="RUN_DIR", help="a run directory written by 'ganforge train'")
     e.add_argument("--n", type=int, default=None, metavar="N", help="generated (and real) samples (default: min(2000, half the real set); toy2d: 2500)")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of the table (default: off)")
-    e.add_argument("--metrics", default=None, metavar="LIST", help="comma-separated groups: fid,kid,prdc,score,classes,modes,memorisation (default: all that apply)")
+    e.add_argument("--metrics", default=None, metavar="LIST", help=f"comma-separated groups: {_names('metric')} (default: all that apply)")
     e.add_argument("--features", default="auto", metavar="NAME", help="auto | classifier | pixels | inception (default: auto: the shipped classifier, else pixels)")
     e.add_argument("--inception-weights", default=None, metavar="PATH", help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth (SHA-256 checked) for standard FID (default: none)")
     e.add_argument("--seed", type=int, default=0, help="noise and subset seed (default: 0)")

@@ -75,10 +75,12 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "auto"  # auto: dcgan for images, mlp for toy2d
+    arch: str = "auto"  # --arch; auto: mlp for 2-D points (toy2d), model.image_arch for images
+    image_arch: str = "dcgan"  # the architecture auto picks for images (presets set it; the data decide)
     z_dim: int = 100
     g_width: Optional[int] = None  # None: the architecture's default (mlp 128 units, dcgan 64 channels)
     d_width: Optional[int] = None
+    depth: int = 2  # mlp: hidden layers of G and of D
     # The GAN family (ganforge.nets): labels, layers and heads.
     conditioning: str = "none"  # none | concat (cGAN) | projection (projection D) | acgan (auxiliary classifier)
     g_conditioning: str = "auto"  # how labels enter G: auto (cbn for resnet, else embed) | embed | cbn
@@ -88,10 +90,11 @@ class ModelConfig:
     attention: Optional[Union[int, str]] = None  # resnet: SAGAN self-attention at this resolution, or auto
     info_cat: int = 0  # InfoGAN: categories of the categorical code (0: none); carved out of z
     info_cont: int = 0  # InfoGAN: continuous codes, uniform on [-1, 1]; carved out of z
+    pack: int = 1  # PacGAN (Lin et al. 2018): D judges packs of K samples (1: off); train.batch_size a multiple of it
 
     def check(self, prefix: str = "model") -> None:
         """Range checks of this section; GanforgeError naming the first bad key."""
-        for key in ("z_dim", "g_width", "d_width"):
+        for key in ("z_dim", "g_width", "d_width", "depth", "pack"):
             _positive(f"{prefix}.{key}", getattr(self, key))
         if self.info_cat < 0 or self.info_cont < 0 or self.info_cat == 1:
             raise GanforgeError(
@@ -137,11 +140,23 @@ class R1Config:
 
     gamma: float = 0.0  # 0: off
     every: int = 1  # lazy R1: apply it every N D steps (scaled by N)
+    gamma_final: Optional[float] = None  # R3GAN: gamma ramps (cosine) to this over train.ramp_steps (None: constant)
 
     def check(self, prefix: str = "objective.r1") -> None:
         """Range checks of this section; GanforgeError naming the first bad key."""
         _non_negative(f"{prefix}.gamma", self.gamma)
         _positive(f"{prefix}.every", self.every)
+        if self.gamma_final is not None:
+            _non_negative(f"{prefix}.gamma_final", self.gamma_final)
+
+
+@dataclass
+class R2Config(R1Config):
+    """objective.r2: the R2 penalty gamma/2 E||grad D(G(z))||^2 on generated data (R3GAN: with R1's gamma), any objective."""
+
+    def check(self, prefix: str = "objective.r2") -> None:
+        """Range checks of this section; GanforgeError naming the first bad key."""
+        super().check(prefix)
 
 
 @dataclass
@@ -181,10 +196,11 @@ class BEGANConfig:
 
 @dataclass
 class ObjectiveConfig:
-    name: str = "ns"  # ns (non-saturating) | minimax (the original saturating loss) | wgan | wgan-gp | ...
+    name: str = "ns"  # ns (non-saturating) | minimax (the original saturating loss) | wgan | wgan-gp | rpgan | ...
     wgan: WGANConfig = field(default_factory=WGANConfig)
     gp: GPConfig = field(default_factory=GPConfig)
     r1: R1Config = field(default_factory=R1Config)
+    r2: R2Config = field(default_factory=R2Config)
     ac: ACConfig = field(default_factory=ACConfig)
     info: InfoConfig = field(default_factory=InfoConfig)
     began: BEGANConfig = field(default_factory=BEGANConfig)
@@ -209,7 +225,8 @@ class OptimConfig:
     schedule: str = "constant"  # constant | linear | cosine | step
     step_size: int = 1000  # step schedule: multiply by gamma every step_size steps
     gamma: float = 0.5
-    min_lr_factor: float = 0.0  # linear / cosine: final lr = lr * min_lr_factor
+    min_lr_factor: float = 0.0  # linear / cosine: final lr = lr * min_lr_factor (reached at train.ramp_steps)
+    beta2_final: Optional[float] = None  # adam, R3GAN: betas[1] ramps (cosine) to this over train.ramp_steps (None: constant)
     clip_norm: Optional[float] = None  # clip the total gradient norm (off by default)
     clip_value: Optional[float] = None  # clip every gradient element to [-v, v] (off by default)
 
@@ -225,6 +242,10 @@ class OptimConfig:
         _non_negative(f"{prefix}.weight_decay", self.weight_decay)
         _in_range(f"{prefix}.gamma", self.gamma, 0.0, 1.0, "(]")
         _in_range(f"{prefix}.min_lr_factor", self.min_lr_factor, 0.0, 1.0, "[]")
+        if self.beta2_final is not None:
+            _in_range(f"{prefix}.beta2_final", self.beta2_final, 0.0, 1.0, "[)")
+            if self.name != "adam":
+                raise GanforgeError(f"{prefix}.beta2_final ramps Adam's betas[1]; {prefix}.name is '{self.name}', not adam")
 
 
 SWITCHES = ("auto", "on", "off")
@@ -240,6 +261,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     engine: str = "torch"  # torch | numpy (ganforge.backprop, the from-scratch engine: MLP/DCGAN, ns/minimax)
     ema_decay: Optional[float] = None  # e.g. 0.999: keep an EMA of G's weights for samples and metrics (None: off)
+    ema_rampup: bool = False  # R3GAN: the EMA's half-life ramps (cosine) from 0 to ema_decay's over ramp_steps
+    ramp_steps: Optional[int] = None  # G steps of the ramps (linear/cosine lr, *.gamma_final, beta2_final, ema_rampup); None: steps
     diffaugment: str = ""  # DiffAugment policy for D's inputs: comma list of translation, cutout, color ("": off)
     precision: str = "auto"  # auto | fp32 | bf16 (autocast for the networks; losses stay float32). See train/fastpath.py
     channels_last: str = "auto"  # auto | on | off (memory layout of conv nets and batches)
@@ -263,6 +286,9 @@ class TrainConfig:
             _one_of(f"{prefix}.{key}", getattr(self, key), SWITCHES)
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise GanforgeError(f"{prefix}.ema_decay must be in [0, 1) or null, got {self.ema_decay}")
+        if self.ema_rampup and self.ema_decay is None:
+            raise GanforgeError(f"{prefix}.ema_rampup needs {prefix}.ema_decay (the decay the ramp ends at)")
+        _positive(f"{prefix}.ramp_steps", self.ramp_steps)
         bad = [p.strip() for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENT_POLICIES]
         if bad:
             raise GanforgeError(f"{prefix}.diffaugment: unknown policy '{bad[0]}'; valid: {', '.join(DIFFAUGMENT_POLICIES)}")
@@ -594,19 +620,35 @@ def validate(cfg: Config) -> None:
 
 @dataclass(frozen=True)
 class Preset:
+    """A recipe (loss, regularisers, optimiser, widths). The architecture follows the data: a preset names
+    model.image_arch, and toy2d points get the mlp. `per_data`: the recipe's budget for a data set (steps,
+    batch, widths), keyed by data set name or by kind ("points" for toy2d-*, "images" for the rest)."""
+
     name: str
     summary: str
     overrides: dict[str, Any]
+    per_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def for_data(self, dataset: str) -> dict[str, Any]:
+        """The per-data part for `dataset`: its own entry, else its kind's, else nothing."""
+        kind = "points" if dataset.startswith("toy2d") else "images"
+        return self.per_data.get(dataset, self.per_data.get(kind, {}))
 
 
 PRESETS: dict[str, Preset] = {}
 
+# The recipe a data set gets when no --preset is given (other data sets: the dataclass defaults).
+DATA_RECIPES = {"toy2d-ring": "toy2d", "toy2d-grid": "toy2d", "digits": "demo"}
 
-def register_preset(name: str, summary: str, overrides: dict[str, Any]) -> None:
+
+def register_preset(name: str, summary: str, overrides: dict[str, Any],
+                    per_data: Optional[dict[str, dict[str, Any]]] = None) -> None:
     if name in PRESETS:
         raise KeyError(f"preset '{name}' registered twice")
     from_dict(overrides, f"preset {name}")  # fail at import if a preset names a bad key
-    PRESETS[name] = Preset(name, summary, overrides)
+    for data, part in (per_data or {}).items():
+        from_dict(part, f"preset {name} ({data})")
+    PRESETS[name] = Preset(name, summary, overrides, dict(per_data or {}))
 
 
 def get_preset(name: str) -> Preset:
@@ -625,7 +667,7 @@ register_preset(
     "quick start: DCGAN on the built-in 8x8 digits, about a minute on 2 CPU cores",
     {
         "data": {"dataset": "digits"},
-        "model": {"arch": "dcgan", "z_dim": 64, "g_width": 64, "d_width": 64},
+        "model": {"image_arch": "dcgan", "z_dim": 64, "g_width": 64, "d_width": 64},
         "train": {"steps": 1500, "batch_size": 64},
         "log": {"sample_every": 250, "checkpoint_every": 500},
     },
@@ -642,7 +684,7 @@ register_preset(
     "dcgan",
     "DCGAN (Radford et al. 2016): Adam lr 2e-4, beta1 0.5, batch 64, non-saturating loss",
     {
-        "model": {"arch": "dcgan"},
+        "model": {"image_arch": "dcgan"},
         "objective": {"name": "ns"},
         **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
     },
@@ -670,7 +712,7 @@ register_preset(
     "wgan",
     "WGAN (Arjovsky et al. 2017): DCGAN nets, weight clipping 0.01, n_dis 5, RMSprop lr 5e-5",
     {
-        "model": {"arch": "dcgan"},
+        "model": {"image_arch": "dcgan"},
         "objective": {"name": "wgan", "wgan": {"clip": 0.01}},
         "train": {"n_dis": 5},
         **_both({"name": "rmsprop", "lr": 5e-5}),
@@ -680,7 +722,7 @@ register_preset(
     "wgan-gp",
     "WGAN-GP (Gulrajani et al. 2017): ResNet, gradient penalty lambda 10, n_dis 5, Adam lr 1e-4 betas (0, 0.9)",
     {
-        "model": {"arch": "resnet"},
+        "model": {"image_arch": "resnet"},
         "objective": {"name": "wgan-gp", "gp": {"weight": 10.0}},
         "train": {"n_dis": 5},
         **_both({**_ADAM_0_9, "lr": 1e-4}),
@@ -690,7 +732,7 @@ register_preset(
     "lsgan",
     "LSGAN (Mao et al. 2017): DCGAN nets, least-squares loss (a=0, b=c=1), Adam lr 2e-4 beta1 0.5",
     {
-        "model": {"arch": "dcgan"},
+        "model": {"image_arch": "dcgan"},
         "objective": {"name": "lsgan"},
         **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
     },
@@ -699,7 +741,7 @@ register_preset(
     "sngan-hinge",
     "SNGAN (Miyato et al. 2018): ResNet, spectral norm on D, hinge loss, n_dis 5, Adam lr 2e-4 betas (0, 0.9)",
     {
-        "model": {"arch": "resnet", "spectral_norm_d": True},
+        "model": {"image_arch": "resnet", "spectral_norm_d": True},
         "objective": {"name": "hinge"},
         "train": {"n_dis": 5},
         **_both({**_ADAM_0_9, "lr": 2e-4}),
@@ -709,7 +751,7 @@ register_preset(
     "sagan",
     "SAGAN (Zhang et al. 2019): ResNet + self-attention, spectral norm on G and D, hinge, TTUR lr 1e-4 / 4e-4",
     {
-        "model": {"arch": "resnet", "attention": "auto", "spectral_norm_d": True, "spectral_norm_g": True},
+        "model": {"image_arch": "resnet", "attention": "auto", "spectral_norm_d": True, "spectral_norm_g": True},
         "objective": {"name": "hinge"},
         "train": {"n_dis": 1},
         "g_optim": {**_ADAM_0_9, "lr": 1e-4},
@@ -720,7 +762,7 @@ register_preset(
     "began",
     "BEGAN (Berthelot et al. 2017): autoencoder D, L1 losses, gamma 0.5, lambda_k 1e-3, Adam lr 1e-4",
     {
-        "model": {"arch": "began", "z_dim": 64},
+        "model": {"image_arch": "began", "z_dim": 64},
         "objective": {"name": "began", "began": {"gamma": 0.5, "lambda_k": 0.001}},
         **_both({"name": "adam", "lr": 1e-4, "betas": [0.5, 0.999]}),
     },
@@ -729,7 +771,7 @@ register_preset(
     "infogan",
     "InfoGAN (Chen et al. 2016): DCGAN nets, a 10-way categorical and 2 continuous codes, G lr 1e-3, D lr 2e-4",
     {
-        "model": {"arch": "dcgan", "z_dim": 74, "info_cat": 10, "info_cont": 2},
+        "model": {"image_arch": "dcgan", "z_dim": 74, "info_cat": 10, "info_cont": 2},
         "objective": {"name": "infogan", "info": {"weight": 1.0}},
         "g_optim": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]},
         "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
@@ -739,7 +781,7 @@ register_preset(
     "cgan",
     "conditional GAN (Mirza & Osindero 2014): label embedding into G, one-hot label planes into D (DCGAN nets)",
     {
-        "model": {"arch": "dcgan", "conditioning": "concat"},
+        "model": {"image_arch": "dcgan", "conditioning": "concat"},
         "objective": {"name": "ns"},
         **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
     },
@@ -748,7 +790,7 @@ register_preset(
     "cgan-projection",
     "projection cGAN (Miyato & Koyama 2018): ResNet, conditional BN in G, projection D with spectral norm, hinge",
     {
-        "model": {"arch": "resnet", "conditioning": "projection", "g_conditioning": "cbn", "spectral_norm_d": True},
+        "model": {"image_arch": "resnet", "conditioning": "projection", "g_conditioning": "cbn", "spectral_norm_d": True},
         "objective": {"name": "hinge"},
         "train": {"n_dis": 5},
         **_both({**_ADAM_0_9, "lr": 2e-4}),
@@ -758,8 +800,52 @@ register_preset(
     "acgan",
     "AC-GAN (Odena et al. 2017): DCGAN nets, label embedding into G, an auxiliary classifier on D's trunk",
     {
-        "model": {"arch": "dcgan", "conditioning": "acgan"},
+        "model": {"image_arch": "dcgan", "conditioning": "acgan"},
         "objective": {"name": "ns", "ac": {"weight": 1.0}},
         **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
     },
+)
+
+# Modern baselines (issue 12): R3GAN and PacGAN, each with its budget per kind of data (2 CPU cores).
+_TOY2D_BUDGET = {
+    "model": {"z_dim": 16, "g_width": 256, "d_width": 256, "depth": 4},
+    "train": {"steps": 4000, "batch_size": 256},
+    "log": {"sample_every": 500, "checkpoint_every": 1000},
+}
+_R3GAN = {
+    "model": {"image_arch": "r3gan", "z_dim": 64},
+    "objective": {"name": "rpgan", "r1": {"gamma": 0.1, "gamma_final": 0.01}, "r2": {"gamma": 0.1, "gamma_final": 0.01}},
+    **_both({"name": "adam", "lr": 2e-4, "betas": [0.0, 0.9], "beta2_final": 0.99, "schedule": "cosine",
+             "min_lr_factor": 0.25}),
+    "train": {"ema_decay": 0.999, "ema_rampup": True},
+}
+_R3GAN_DATA = {
+    "points": {**_TOY2D_BUDGET, **_both({"name": "adam", "lr": 2e-3, "betas": [0.0, 0.9], "beta2_final": 0.99,
+                                         "schedule": "cosine", "min_lr_factor": 0.0}),
+               "train": {**_TOY2D_BUDGET["train"], "ema_decay": None, "ema_rampup": False}},
+    "digits": {"model": {"g_width": 32, "d_width": 32}, "train": {"steps": 1500, "batch_size": 64}},
+    "images": {"model": {"g_width": 32, "d_width": 32}, "train": {"steps": 3000, "batch_size": 64}},
+}
+register_preset(
+    "r3gan",
+    "R3GAN (Huang et al. 2024): relativistic pairing loss, R1 + R2 (gamma 0.1 -> 0.01), modern ResNet, Adam betas "
+    "(0, 0.9 -> 0.99), lr 2e-4 -> 5e-5, EMA with ramp-up; toy2d: a 4-layer MLP",
+    _R3GAN,
+    _R3GAN_DATA,
+)
+register_preset(
+    "r3gan-cond",
+    "class-conditional R3GAN: the r3gan recipe with a class embedding into G and a projection head in D",
+    {**_R3GAN, "model": {**_R3GAN["model"], "conditioning": "projection", "g_conditioning": "embed"}},
+    {k: v for k, v in _R3GAN_DATA.items() if k != "points"},
+)
+register_preset(
+    "pacgan",
+    "PacGAN2 (Lin et al. 2018): D judges packs of 2 samples (model.pack); DCGAN nets and loss; toy2d: a 4-layer MLP",
+    {
+        "model": {"image_arch": "dcgan", "pack": 2},
+        "objective": {"name": "ns"},
+        **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
+    },
+    {"points": {**_TOY2D_BUDGET, **_both({"lr": 2e-3, "schedule": "cosine"})}},
 )

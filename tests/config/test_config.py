@@ -117,6 +117,7 @@ def test_all_keys_lists_dotted_leaves():
 # ----------------------------------------------------------------------------- nested objective sections, old keys
 
 NEW_OBJECTIVE_KEYS = ["objective.name", "objective.wgan.clip", "objective.gp.weight", "objective.r1.gamma", "objective.r1.every",
+                      "objective.r1.gamma_final", "objective.r2.gamma", "objective.r2.every", "objective.r2.gamma_final",
                       "objective.ac.weight", "objective.info.weight", "objective.began.gamma", "objective.began.lambda_k"]
 # A value other than the default for every old key (a migration that drops the value is caught).
 OLD_VALUES = {"objective.n_dis": 3, "objective.clip": 0.05, "objective.gp_lambda": 5.0, "objective.r1_gamma": 2.0,

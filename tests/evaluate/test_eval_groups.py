@@ -25,6 +25,7 @@ from ganforge.nets import build_nets
 from ganforge.run import RunDir, load_checkpoint, load_weights, read_jsonl, spec_from_config
 
 BUILTIN = ("fid", "kid", "prdc", "score", "classes", "modes", "memorisation")
+ALL = (*BUILTIN, "conditional", "infogan_codes")  # evaluate/conditional.py, registered after the built-ins
 N = 40
 
 
@@ -53,17 +54,17 @@ def digits_G() -> tuple[torch.nn.Module, Config]:
 
 
 def test_registry_lists_the_groups_in_registration_order():
-    assert ev.GROUPS == BUILTIN
-    assert tuple(g.name for g in METRIC_GROUPS.ordered()) == BUILTIN
-    assert all(METRIC_GROUPS.get(name).name == name for name in BUILTIN)
-    assert ev.is_lower_better("fid") and not ev.is_lower_better("coverage") and len(ev.LOWER_IS_BETTER) == 14
+    assert ev.GROUPS == ALL
+    assert tuple(g.name for g in METRIC_GROUPS.ordered()) == ALL
+    assert all(METRIC_GROUPS.get(name).name == name for name in ALL)
+    assert ev.is_lower_better("fid") and not ev.is_lower_better("coverage") and len(ev.LOWER_IS_BETTER) == 17
 
 
 def test_unknown_group_lists_the_valid_ones(digits_G):
     G, cfg = digits_G
     with pytest.raises(GanforgeError) as e:
         evaluate_generator(G, cfg, None, 0, n=N, metrics=["fid", "speed"], write=False)
-    assert str(e.value) == "unknown metric group 'speed'; valid: fid, kid, prdc, score, classes, modes, memorisation"
+    assert str(e.value) == "unknown metric group 'speed'; valid: fid, kid, prdc, score, classes, modes, memorisation, conditional, infogan_codes"
 
 
 @pytest.mark.parametrize(
@@ -112,7 +113,7 @@ def test_a_custom_group_is_one_class_and_one_registration(digits_G):
     metric_group(_PixelMean)
     metric_group(_NeverApplies)
     try:
-        assert ev.GROUPS == (*BUILTIN, "pixel_mean", "never")
+        assert ev.GROUPS == (*ALL, "pixel_mean", "never")
         r = evaluate_generator(G, cfg, None, 0, n=N, write=False)  # default: every group that applies
         assert list(r["metrics"])[-1] == "pixel_mean" and "fid" in r["metrics"] and "memorised_fraction" in r["metrics"]
         assert r["protocol"]["pixel_mean"] == {"n": N} and "never" not in r["protocol"]
@@ -124,13 +125,13 @@ def test_a_custom_group_is_one_class_and_one_registration(digits_G):
     finally:
         METRIC_GROUPS.unregister("pixel_mean")
         METRIC_GROUPS.unregister("never")
-    assert ev.GROUPS == BUILTIN and "pixel_mean" not in ev.LOWER_IS_BETTER
+    assert ev.GROUPS == ALL and "pixel_mean" not in ev.LOWER_IS_BETTER
 
 
 def test_make_eval_hook_checks_the_eval_keys():
     assert make_eval_hook(_cfg()) is None  # log.eval_every 0: no evaluation during training
     assert callable(make_eval_hook(_cfg(**{"log.eval_every": 2})))
-    with pytest.raises(GanforgeError, match="unknown eval metric 'fidd'; valid: class_coverage"):
+    with pytest.raises(GanforgeError, match="unknown eval metric 'fidd'; valid: class_accuracy, class_coverage"):
         make_eval_hook(_cfg(**{"log.eval_every": 2, "log.eval_metric": "fidd"}))
     with pytest.raises(GanforgeError, match="log.eval_n must be at least 10"):
         make_eval_hook(_cfg(**{"log.eval_every": 2, "log.eval_n": 5}))

@@ -21,12 +21,13 @@ MAX_AUTO_N = 2000
 
 
 @torch.no_grad()
-def generate_n(G: torch.nn.Module, cfg: Config, n: int, seed: int) -> torch.Tensor:
-    """n samples on the CPU from noise seeded by `seed` (G keeps its train/eval mode)."""
+def generate_n(G: torch.nn.Module, cfg: Config, n: int, seed: int, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """n samples on the CPU from noise seeded by `seed` (G keeps its train/eval mode); `labels`: one
+    class (conditional runs) or category (InfoGAN) per sample, [n]."""
     was = G.training
     G.eval()
     try:
-        x = generate(G, n, cfg.model.z_dim, seed=seed)
+        x = generate(G, n, cfg.model.z_dim, seed=seed, labels=labels)
     finally:
         G.train(was)
     return x.float().clamp(-1, 1) if x.ndim == 4 else x.float()
@@ -121,6 +122,7 @@ def _sample_size(ctx: EvalContext, n: Optional[int], groups: list[MetricGroup]) 
 def _prepare(ctx: EvalContext, G: torch.nn.Module) -> str:
     """Fill ctx with the samples, the reference and floor sets and their features; the floor's name."""
     real, ext, n, name = ctx.real, ctx.ext, ctx.n, ctx.name
+    ctx.G = G
     ctx.fake = generate_n(G, ctx.cfg, n, ctx.seed)
     if ctx.fake.shape[1:] != real.train.shape[1:]:
         raise GanforgeError(f"generator output {tuple(ctx.fake.shape[1:])} does not match the data {tuple(real.train.shape[1:])}")

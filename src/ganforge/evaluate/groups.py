@@ -37,6 +37,7 @@ class EvalContext:
     write: bool  # write files (eval/ images) besides returning numbers
     files: dict[str, str] = field(default_factory=dict)  # name -> path of what was written
     n: int = 0  # generated (and real reference) items
+    G: Optional[torch.nn.Module] = field(default=None, repr=False)  # the generator (groups that sample for given labels)
     fake: torch.Tensor = field(init=False, repr=False)  # [n, ...] generated, on the CPU
     ref: torch.Tensor = field(init=False, repr=False)  # [n, ...] real reference items from train
     ref_idx: torch.Tensor = field(init=False, repr=False)  # [n] their indices in real.train

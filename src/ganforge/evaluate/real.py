@@ -36,6 +36,7 @@ class RealData:
 
 
 _REAL_CACHE: dict[tuple, RealData] = {}
+_TEST_CACHE: dict[tuple, tuple[Optional[torch.Tensor], Optional[torch.Tensor], str]] = {}
 _FEATURE_CACHE: dict[tuple, np.ndarray] = {}
 
 
@@ -86,6 +87,32 @@ def _load_real(cfg: Config) -> RealData:
         except GanforgeError as e:
             log.warning("no held-out split for %s (%s)", name, e)
     return RealData(train, labels, held, held_name, num_classes=k)
+
+
+def classifier_test_set(cfg: Config) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], str]:
+    """(images, labels, description) of the split the shipped classifier's accuracy is documented on,
+    at the run's geometry and whatever data.max_items says (cached per process); (None, None, why) if absent."""
+    key = real_key(cfg)[:-1]
+    if key not in _TEST_CACHE:
+        _TEST_CACHE[key] = _classifier_test_set(cfg)
+    return _TEST_CACHE[key]
+
+
+def _classifier_test_set(cfg: Config) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], str]:
+    """classifier_test_set, uncached: digits_split's test part for digits, else the test split."""
+    cpu = torch.device("cpu")
+    split = "train" if cfg.data.dataset == "digits" else "test"
+    try:
+        src = build_source(dataclasses.replace(cfg.data, split=split, max_items=None), 0, cpu)
+    except GanforgeError as e:
+        return None, None, f"no test split ({e})"
+    if not hasattr(src, "all_images") or src.labels is None:
+        return None, None, "no labelled test split"
+    x, y = src.all_images(), src.labels
+    if cfg.data.dataset == "digits":
+        te = torch.as_tensor(digits_split()[1])
+        return x[te], y[te], f"digits_split test part ({len(te)})"
+    return x, y, f"test split ({len(x)})"
 
 
 def floor_set(real: RealData, perm: torch.Tensor, n: int) -> tuple[Optional[torch.Tensor], str]:

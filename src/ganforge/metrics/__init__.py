@@ -1,6 +1,17 @@
 """Evaluation maths on features: FID/KID, precision/recall/density/coverage, mode counting,
-memorisation. Each metric returns {name: float}; `get_metric(name)` resolves by name."""
+memorisation, conditional class accuracy, InfoGAN code agreement and intra-FID. Each metric returns
+{name: float}; `get_metric(name)` resolves by name."""
 
+from .conditional import (
+    best_matching,
+    best_matching_accuracy,
+    class_accuracy,
+    code_agreement,
+    confusion_matrix,
+    intra_fid,
+    per_class_accuracy,
+    per_class_fid,
+)
 from .fid import (
     GaussianAccumulator,
     fid,
@@ -20,16 +31,24 @@ __all__ = [
     "GaussianAccumulator",
     "METRICS",
     "TOY2D_MODES",
+    "best_matching",
+    "best_matching_accuracy",
+    "class_accuracy",
     "class_coverage",
+    "code_agreement",
+    "confusion_matrix",
     "fid",
     "fid_from_stats",
     "gaussian_stats",
     "get_metric",
     "inception_score",
+    "intra_fid",
     "kid",
     "kid_subset_indices",
     "memorisation",
     "nearest_neighbours",
+    "per_class_accuracy",
+    "per_class_fid",
     "poly_mmd2",
     "prdc",
     "stacked_modes",

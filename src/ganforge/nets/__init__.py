@@ -21,19 +21,24 @@ from .dcgan import DCGAN_SIZES, DCGANDiscriminator, DCGANGenerator
 from .heads import HeadedDiscriminator, InfoGenerator, LabelledGenerator
 from .layers import Norm2d, add_spectral_norm
 from .mlp import MLPDiscriminator, MLPGenerator
+from .packing import PackedDiscriminator, check_pack_model, packed_spec
+from .r3gan import R3GANDiscriminator, R3GANGenerator
 from .resnet import ResNetDiscriminator, ResNetGenerator, attention_resolutions
 
 Factory = Callable[[Spec, ModelConfig], tuple[nn.Module, nn.Module]]
 ARCHS: Registry[Factory] = Registry("architecture")
 
 CONDITIONING = ("none", "concat", "projection", "acgan")
-IMAGE_ARCHS = ("dcgan", "resnet", "began")
+IMAGE_ARCHS = ("dcgan", "resnet", "began", "r3gan")
 
 
-def resolve_arch(arch: str, spec: Spec) -> str:
-    """'auto' -> dcgan for images, mlp for 2-D points."""
+def resolve_arch(cfg: ModelConfig, spec: Spec) -> str:
+    """The architecture for this data: model.arch, or for 'auto' mlp for 2-D points and model.image_arch
+    for images (a preset names the image architecture of its recipe; the data decide)."""
+    arch = cfg.arch
     if arch == "auto":
-        return "mlp" if spec.kind == "points" else "dcgan"
+        arch = "mlp" if spec.kind == "points" else cfg.image_arch
+    ARCHS.get(arch)  # an unknown name: ValueError listing the valid ones
     return arch
 
 
@@ -76,7 +81,8 @@ def check_combination(arch: str, spec: Spec, cfg: ModelConfig) -> None:
         raise GanforgeError("architecture 'began' (an autoencoder D) supports neither conditioning nor InfoGAN codes")
     if (cfg.info_cat or cfg.info_cont) and cfg.conditioning != "none":
         raise GanforgeError("InfoGAN codes (model.info_cat / info_cont) and model.conditioning cannot be combined")
-    if cfg.attention is not None:
+    check_pack_model(arch, cfg)  # PacGAN packs: no labels, codes or autoencoder D
+    if cfg.attention is not None and not (cfg.attention == "auto" and arch != "resnet"):  # auto: where there is one
         if arch != "resnet":
             raise GanforgeError(f"model.attention (self-attention) needs --arch resnet, not '{arch}'")
         size = spec.shape[-1]
@@ -90,7 +96,7 @@ def check_combination(arch: str, spec: Spec, cfg: ModelConfig) -> None:
 
 def build_nets(spec: Spec, cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
     """(G, D) for data of `spec`; raises GanforgeError when the architecture cannot make that shape."""
-    arch = resolve_arch(cfg.arch, spec)
+    arch = resolve_arch(cfg, spec)
     factory = ARCHS.get(arch)
     check_combination(arch, spec, cfg)
     K = cfg.num_classes if cfg.conditioning != "none" else None
@@ -101,6 +107,9 @@ def build_nets(spec: Spec, cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
     if cfg.conditioning == "concat":  # cGAN: D sees one-hot label planes beside the image channels
         d_spec = Spec(spec.kind, (spec.shape[0] + K, *spec.shape[1:]))
         _, D = factory(d_spec, cfg)
+    if cfg.pack > 1:  # PacGAN: D built for K*C channels (2K coordinates) judges packs of K samples
+        _, D = factory(packed_spec(spec, cfg.pack), cfg)
+        D = PackedDiscriminator(D, cfg.pack)
     if g_kind == "embed":
         G = LabelledGenerator(G, K, embed_dim)
     if cfg.info_cat or cfg.info_cont:
@@ -117,8 +126,8 @@ def build_nets(spec: Spec, cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
 
 @ARCHS.register("mlp")
 def _mlp(spec: Spec, cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
-    g = MLPGenerator(cfg.z_dim, spec.shape, cfg.g_width or 128, image=spec.kind == "image")
-    d = MLPDiscriminator(spec.shape, cfg.d_width or 128)
+    g = MLPGenerator(cfg.z_dim, spec.shape, cfg.g_width or 128, image=spec.kind == "image", depth=cfg.depth)
+    d = MLPDiscriminator(spec.shape, cfg.d_width or 128, depth=cfg.depth)
     return g, d
 
 
@@ -159,6 +168,18 @@ def _began(spec: Spec, cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
     """BEGAN: decoder G, autoencoder D with a z_dim bottleneck (train with --objective began)."""
     c, h = _image_size("began", spec)
     return BEGANDecoder(cfg.z_dim, c, h, cfg.g_width or 64), BEGANDiscriminator(cfg.z_dim, c, h, cfg.d_width or 64)
+
+
+@ARCHS.register("r3gan")
+def _r3gan(spec: Spec, cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
+    """R3GAN's modernised ResNet (Huang et al. 2024): no normalisation, fix-up init; labels: embedding in G, projection D."""
+    if spec.kind != "image":
+        raise GanforgeError("architecture 'r3gan' makes images; for 2-D points (toy2d) use --arch mlp")
+    c, h = _image_size("r3gan", spec)
+    g_conditioning("r3gan", cfg)  # cbn: GanforgeError (R3GAN has no normalisation layer to condition)
+    # Spectral norm divides a weight by its norm: a zero-initialised (fix-up) last conv would give NaN.
+    g = R3GANGenerator(cfg.z_dim, c, h, cfg.g_width or 64, fixup=not cfg.spectral_norm_g)
+    return g, R3GANDiscriminator(c, h, cfg.d_width or 64, fixup=not cfg.spectral_norm_d)
 
 
 __all__ = ["ARCHS", "build_nets", "resolve_arch", "resolve_labels", "DCGAN_SIZES"]

@@ -35,19 +35,27 @@ def load_generator(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.M
 
 @torch.no_grad()
 def generate(
-    G: torch.nn.Module, n: int, z_dim: int, seed: int = 0, batch: int = 1024, label: Optional[int] = None
+    G: torch.nn.Module, n: int, z_dim: int, seed: int = 0, batch: int = 1024, label: Optional[int] = None,
+    labels: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """n samples from G, with noise from a generator seeded by `seed` (same seed, same samples).
 
     `label`: generate class K only (conditional runs; InfoGAN: category K of the categorical code).
+    `labels`: one class (or InfoGAN category) per sample, [n] integers; the noise is the same as without.
     """
+    if label is not None and labels is not None:
+        raise GanforgeError("generate: give label or labels, not both")
+    if labels is not None and labels.shape != (n,):
+        raise GanforgeError(f"generate: labels must have shape ({n},), got {tuple(labels.shape)}")
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, z_dim, generator=gen)  # [n, z]
     device = next(G.parameters()).device
-    y = None if label is None else torch.full((batch,), label, dtype=torch.long, device=device)
-    if y is None:
+    if label is not None:
+        labels = torch.full((n,), label, dtype=torch.long)  # [n]
+    if labels is None:
         return torch.cat([G(c.to(device)).cpu() for c in z.split(batch)])
-    return torch.cat([G(c.to(device), y[: len(c)]).cpu() for c in z.split(batch)])
+    y = labels.to(device=device, dtype=torch.long)
+    return torch.cat([G(c.to(device), yc).cpu() for c, yc in zip(z.split(batch), y.split(batch))])
 
 
 def check_label(G: torch.nn.Module, label: Optional[int]) -> None:

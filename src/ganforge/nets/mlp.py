@@ -1,4 +1,5 @@
-"""The tutorial's MLP GAN: G z -> 128 -> 128 -> pixels (tanh), D pixels -> 128 -> 128 -> 1 logit."""
+"""The tutorial's MLP GAN: G z -> 128 -> 128 -> pixels (tanh), D pixels -> 128 -> 128 -> 1 logit
+(model.depth hidden layers, 2 by default)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ import torch
 import torch.nn as nn
 
 
+def _hidden(n_in: int, width: int, depth: int) -> list[nn.Module]:
+    """`depth` hidden layers of `width` units: Linear + LeakyReLU(0.2) each."""
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(n_in if i == 0 else width, width), nn.LeakyReLU(0.2)]
+    return layers
+
+
 class MLPGenerator(nn.Module):
-    def __init__(self, z_dim: int, shape: tuple[int, ...], width: int = 128, image: bool = True) -> None:
+    def __init__(self, z_dim: int, shape: tuple[int, ...], width: int = 128, image: bool = True, depth: int = 2) -> None:
         super().__init__()
         self.z_dim, self.shape = z_dim, tuple(shape)
-        out = math.prod(shape)
         self.net = nn.Sequential(
-            nn.Linear(z_dim, width),
-            nn.LeakyReLU(0.2),
-            nn.Linear(width, width),
-            nn.LeakyReLU(0.2),
-            nn.Linear(width, out),
+            *_hidden(z_dim, width, depth),
+            nn.Linear(width, math.prod(shape)),
             nn.Tanh() if image else nn.Identity(),  # images live in [-1, 1]; points are unbounded
         )
 
@@ -28,15 +33,9 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, shape: tuple[int, ...], width: int = 128) -> None:
+    def __init__(self, shape: tuple[int, ...], width: int = 128, depth: int = 2) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(math.prod(shape), width),
-            nn.LeakyReLU(0.2),
-            nn.Linear(width, width),
-            nn.LeakyReLU(0.2),
-            nn.Linear(width, 1),
-        )
+        self.net = nn.Sequential(*_hidden(math.prod(shape), width, depth), nn.Linear(width, 1))
         self.feature_dim = width
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

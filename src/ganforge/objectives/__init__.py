@@ -1,8 +1,9 @@
 """Objectives: one class per GAN family owns its D and G passes (forward, loss, backward, stats).
 
 `AdversarialObjective` runs the passes every family shares: optional labels (cGAN, projection,
-AC-GAN), InfoGAN's Q loss, DiffAugment, the R1 penalty; a family adds its losses (`d_loss`,
-`g_loss`) and anything else it needs (WGAN's clipping, WGAN-GP's penalty, BEGAN's k_t).
+AC-GAN), InfoGAN's Q loss, DiffAugment, the R1 and R2 penalties; a family adds its losses (`d_loss`,
+`g_loss`) and anything else it needs (WGAN's clipping, WGAN-GP's penalty, BEGAN's k_t, RpGAN's real
+logits in the G phase).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..errors import GanforgeError
 from ..registry import Registry
 from .. import stats
 from . import losses
-from .penalties import gradient_penalty, r1_penalty
+from .penalties import gradient_penalty, r1_penalty, r2_penalty
 
 
 def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
@@ -55,6 +56,9 @@ class Objective:
         """Why this objective's step cannot be captured as a CUDA graph (host-side decisions), or None."""
         return None
 
+    def set_gamma(self, r1: float, r2: float) -> None:
+        """The R1 and R2 weights (gamma) for the next step: objective.r1/r2.gamma, or their ramps' values."""
+
     def advance(self, d_updates: int) -> None:
         """Advance host-side counters after a replayed CUDA graph step (whose Python code did not run)."""
 
@@ -71,13 +75,16 @@ class AdversarialObjective(Objective):
     d_loss: Callable[..., torch.Tensor] = staticmethod(losses.gan_d)
     g_loss: Callable[..., torch.Tensor] = staticmethod(losses.ns_g)
     probabilities = False  # logits are log-odds: report D(x) and D(G(z)) as probabilities
+    g_needs_real = False  # g_loss also takes real_logits (relativistic losses)
 
     def __init__(self, cfg: ObjectiveConfig) -> None:
         super().__init__(cfg)
         self.conditioning = "none"
         self.info = (0, 0)
         self.augment: list[str] = []
-        self.d_steps = 0  # D updates so far (lazy R1)
+        self.d_steps = 0  # D updates so far (lazy R1, R2)
+        self.gamma = {"r1": cfg.r1.gamma, "r2": cfg.r2.gamma}  # this step's weights (set_gamma: the ramps)
+        self.ramps: list[str] = []  # the run's per-step ramps (setup), set on the host
 
     def setup(self, cfg: Any, G: nn.Module, D: nn.Module) -> None:
         from ..augment import parse_policy
@@ -94,6 +101,7 @@ class AdversarialObjective(Objective):
             raise GanforgeError("train.diffaugment augments images; toy2d data are 2-D points")
         if (self.conditioning == "acgan" or any(self.info)) and not hasattr(D, "forward_aux"):
             raise GanforgeError(f"this discriminator has no head for {'AC-GAN' if self.conditioning == 'acgan' else 'InfoGAN'}")
+        self.ramps = host_ramps(cfg)
 
     @property
     def _aux(self) -> bool:
@@ -135,14 +143,20 @@ class AdversarialObjective(Objective):
             total = total + self.cfg.info.weight * q
         return total
 
+    def set_gamma(self, r1: float, r2: float) -> None:
+        self.gamma = {"r1": r1, "r2": r2}
+
     def penalty(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
-        """Extra D loss: lazy R1 on real data when objective.r1.gamma > 0 (WGAN-GP adds its own)."""
-        c = self.cfg.r1
-        if c.gamma > 0 and self.d_steps % c.every == 0:
-            r1 = r1_penalty(lambda x: self.score(D, x, y)[0], real)
-            stats.report("penalty/r1", r1.detach())
-            return 0.5 * c.gamma * c.every * r1
-        return torch.zeros((), device=real.device)
+        """Extra D loss: lazy R1 on real data and lazy R2 on generated data, each when its gamma > 0
+        (objective.r1, objective.r2; WGAN-GP adds its own)."""
+        terms = []
+        for name, fn, x in (("r1", r1_penalty, real), ("r2", r2_penalty, fake)):
+            gamma, every = self.gamma[name], getattr(self.cfg, name).every
+            if gamma > 0 and self.d_steps % every == 0:
+                value = fn(lambda v: self.score(D, v, y)[0], x)
+                stats.report(f"penalty/{name}", value.detach())
+                terms.append(0.5 * gamma * every * value)
+        return sum(terms[1:], terms[0]) if terms else torch.zeros((), device=real.device)
 
     def accumulate_gradients(self, phase, G, D, real, labels, z) -> None:
         y = self._labels(labels)
@@ -162,12 +176,18 @@ class AdversarialObjective(Objective):
                 stats.report("acgan/real_acc", (real_aux.detach().argmax(1) == y).float().mean())
         elif phase == "G":
             fake_logits, fake_aux = self.score(D, G(z) if y is None else G(z, y), y)
-            loss = type(self).g_loss(fake_logits=fake_logits)
+            paired = {"real_logits": self.paired_real_logits(D, real, y)} if self.g_needs_real else {}
+            loss = type(self).g_loss(fake_logits=fake_logits, **paired)
             stats.report("loss/G", loss.detach())
             loss = loss + self.aux_loss(fake_aux, y, G, z, real=False)
             loss.backward()
         else:
             raise ValueError(f"unknown phase {phase!r}")
+
+    def paired_real_logits(self, D: nn.Module, real: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
+        """D's logits on real data for G's loss: constants of the G phase (no graph; D is not trained here)."""
+        with torch.no_grad():
+            return self.score(D, real.detach(), y)[0]
 
     def report_scores(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> None:
         if self.probabilities:
@@ -177,8 +197,12 @@ class AdversarialObjective(Objective):
         stats.report("logit/fake", fake_logits.mean())
 
     def graph_blocker(self) -> Optional[str]:
-        if self.cfg.r1.gamma > 0 and self.cfg.r1.every > 1:
-            return "lazy R1 (objective.r1.every > 1) picks its steps on the host"
+        for name in ("r1", "r2"):
+            c = getattr(self.cfg, name)
+            if max(c.gamma, c.gamma_final or 0.0) > 0 and c.every > 1:
+                return f"lazy {name.upper()} (objective.{name}.every > 1) picks its steps on the host"
+        if self.ramps:  # a captured step would replay the values of its capture
+            return f"the ramps ({', '.join(self.ramps)}) are set on the host every step"
         return None
 
     def advance(self, d_updates: int) -> None:
@@ -289,6 +313,26 @@ class LSGAN(AdversarialObjective):
     g_loss = staticmethod(losses.lsgan_g)
 
 
+@OBJECTIVES.register("rpgan")
+class RpGAN(AdversarialObjective):
+    """The relativistic pairing GAN (Jolicoeur-Martineau 2019), R3GAN's loss (Huang et al. 2024, with
+    objective.r1 and objective.r2 at one gamma): D ranks each real sample above the generated one at its batch
+    position, G the other way round; G's loss reads D's real logits as constants."""
+
+    name = "rpgan"
+    d_loss = staticmethod(losses.rpgan_d)
+    g_loss = staticmethod(losses.rpgan_g)
+    g_needs_real = True
+
+    def report_scores(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> None:
+        # D(x), D(G(z)): sigmoids of the paired logit difference, the probability that D ranks x_i above G(z_i)
+        # (and the other way round); the raw logits are no probabilities, the loss ignores a shift of both.
+        diff = real_logits - fake_logits  # [B]
+        stats.report("D(x)", torch.sigmoid(diff).mean())
+        stats.report("D(G(z))", torch.sigmoid(-diff).mean())
+        super().report_scores(real_logits, fake_logits)
+
+
 @OBJECTIVES.register("began")
 class BEGAN(Objective):
     """BEGAN (Berthelot et al. 2017): D is an autoencoder; L(v) = E|v - D(v)|.
@@ -348,6 +392,19 @@ class BEGAN(Objective):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.k = float(state.get("k", 0.0))
         self._loss_real = state.get("loss_real")
+
+
+def host_ramps(cfg: Any) -> list[str]:
+    """The config keys of the per-step ramps that are on (train/loop.py sets their values before each step)."""
+    o, t = cfg.objective, cfg.train
+    on = {
+        "objective.r1.gamma_final": o.r1.gamma_final is not None,
+        "objective.r2.gamma_final": o.r2.gamma_final is not None,
+        "g_optim.beta2_final": cfg.g_optim.beta2_final is not None,
+        "d_optim.beta2_final": cfg.d_optim.beta2_final is not None,
+        "train.ema_rampup": t.ema_rampup,
+    }
+    return [key for key, is_on in on.items() if is_on]
 
 
 def build_objective(cfg: ObjectiveConfig) -> Objective:

@@ -57,6 +57,17 @@ def lsgan_g(*, fake_logits: torch.Tensor) -> torch.Tensor:
     return 0.5 * (fake_logits - 1.0).pow(2).mean()
 
 
+def rpgan_d(*, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The relativistic pairing loss of D (Jolicoeur-Martineau 2019; R3GAN): E softplus(-(D(x_i) - D(G(z_i)))),
+    real and fake logits paired by batch position ([B] and [B])."""
+    return F.softplus(-(real_logits - fake_logits)).mean()
+
+
+def rpgan_g(*, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The relativistic pairing loss of G: E softplus(-(D(G(z_i)) - D(x_i))), paired as in `rpgan_d`."""
+    return F.softplus(-(fake_logits - real_logits)).mean()
+
+
 def l1_reconstruction(*, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     """BEGAN's autoencoder loss L(v) = E|v - D(v)|, per sample: [B, ...] -> [B]."""
     return (x - recon).abs().flatten(1).mean(1)

@@ -1,4 +1,5 @@
-"""Gradient penalties on D: WGAN-GP (Gulrajani et al. 2017) and R1 (Mescheder et al. 2018).
+"""Gradient penalties on D: WGAN-GP (Gulrajani et al. 2017), R1 (Mescheder et al. 2018) and R2, its twin on
+generated data (R3GAN, Huang et al. 2024).
 
 `score` maps images to D's logits [B]; the penalties keep the graph (create_graph) so that their
 gradients reach D's weights through a double backward.
@@ -36,3 +37,8 @@ def r1_penalty(score: Score, real: torch.Tensor) -> torch.Tensor:
     """E[||grad D(x)||_2^2] on real data (multiply by gamma / 2)."""
     grad = input_gradients(score, real)
     return grad.flatten(1).pow(2).sum(1).mean()
+
+
+def r2_penalty(score: Score, fake: torch.Tensor) -> torch.Tensor:
+    """E[||grad D(G(z))||_2^2] on generated data (multiply by gamma / 2); `fake` is detached from G."""
+    return r1_penalty(score, fake)  # the same zero-centred penalty, at other points

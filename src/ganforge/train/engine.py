@@ -30,6 +30,9 @@ class Engine(Protocol):
     def set_lr(self, lr_g: float, lr_d: float) -> None:
         """Both optimisers' learning rates for the next step."""
 
+    def set_schedule(self, step: int, steps: int) -> None:
+        """The ramps' values (R3GAN: penalty gamma, Adam's beta2, EMA) for update `step` of `steps`."""
+
     def step(self, batches: list[Batch], grads: bool) -> None:
         """A D update on each batch, then a G update on the last; `grads`: report per-layer norms."""
 

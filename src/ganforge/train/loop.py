@@ -24,6 +24,7 @@ from ..report import save_grid, save_points
 from ..report.tensorboard import TensorBoardWriter
 from ..run import RunDir, atomic_write, load_checkpoint, save_checkpoint, save_weights, weights_step
 from ..data import toy2d_centers
+from ..nets.packing import check_pack
 from .engine import Engine
 from .optim import check_optim, lr_at
 from .progress import Progress
@@ -41,6 +42,7 @@ def check_config(cfg: Config) -> None:
     check_optim(cfg.g_optim)
     check_optim(cfg.d_optim)
     check_alarms(cfg.alarms)
+    check_pack(cfg)  # train.batch_size a multiple of model.pack
 
 
 class TrainLoop:
@@ -113,12 +115,14 @@ class TrainLoop:
     # ------------------------------------------------------------------ training
 
     def train_step(self) -> tuple[float, float]:
-        """One step at the scheduled learning rates (times watchdog.lr_scale): a D update on each of
-        train.n_dis batches, then a G update. Returns the learning rates."""
-        cfg, total = self.cfg, self.cfg.train.steps
-        lr_g = lr_at(cfg.g_optim, self.step, total) * self.watchdog.lr_scale
-        lr_d = lr_at(cfg.d_optim, self.step, total) * self.watchdog.lr_scale
+        """One step at the scheduled learning rates (times watchdog.lr_scale) and ramps (R3GAN's gamma, beta2,
+        EMA): a D update on each of train.n_dis batches, then a G update. Returns the learning rates."""
+        cfg = self.cfg
+        ramp = cfg.train.ramp_steps or cfg.train.steps  # the schedules' length, in G steps
+        lr_g = lr_at(cfg.g_optim, self.step, ramp) * self.watchdog.lr_scale
+        lr_d = lr_at(cfg.d_optim, self.step, ramp) * self.watchdog.lr_scale
         self.engine.set_lr(lr_g, lr_d)
+        self.engine.set_schedule(self.step, ramp)  # values of this step alone: a function of the step, no state
         batches = [self.engine.batch() for _ in range(cfg.train.n_dis)]
         self.engine.step(batches, grads=self.step % cfg.log.grad_every == 0)
         self.step += 1

@@ -33,7 +33,7 @@ from ..config import Config, OptimConfig
 from ..data import Source, build_source
 from ..errors import GanforgeError
 from ..nets import resolve_arch
-from ..run import Spec
+from ..run import Spec, is_points
 from . import gradflow
 from .optim import clip_gradients, optimizer_arguments
 from .watchdog import CheckQueue, NoChecks
@@ -58,19 +58,28 @@ def check_numpy_config(cfg: Config) -> None:
         raise no(f"--dataset {cfg.data.dataset}", f" (numpy engine data: {', '.join(DATASETS)})")
     if m.arch not in ARCHS:
         raise no(f"--arch {m.arch}", " (numpy engine architectures: mlp, dcgan)")
+    if m.arch == "auto" and m.image_arch not in ARCHS and not is_points(cfg.data.dataset):
+        raise no(f"model.image_arch {m.image_arch}", " (numpy engine architectures: mlp, dcgan; or --arch mlp)")
     if o.name not in G_LOSSES:
         raise no(f"--objective {o.name}", f" (numpy engine objectives: {', '.join(sorted(G_LOSSES))})")
     if t.device not in ("auto", "cpu"):
         raise no(f"--device {t.device}", " (it runs on the CPU)")
     unsupported = {
         "model.conditioning": m.conditioning != "none",
+        "model.depth (other than 2)": m.depth != 2,
         "model.spectral_norm_d": m.spectral_norm_d,
         "model.spectral_norm_g": m.spectral_norm_g,
         "model.attention": m.attention is not None,
         "model.info_cat": m.info_cat != 0,
         "model.info_cont": m.info_cont != 0,
         "objective.r1.gamma": o.r1.gamma != 0,
+        "objective.r1.gamma_final": o.r1.gamma_final is not None,
+        "objective.r2.gamma": o.r2.gamma != 0,
+        "objective.r2.gamma_final": o.r2.gamma_final is not None,
+        "g_optim.beta2_final": cfg.g_optim.beta2_final is not None,
+        "d_optim.beta2_final": cfg.d_optim.beta2_final is not None,
         "train.ema_decay": t.ema_decay is not None,
+        "train.ema_rampup": t.ema_rampup,
         "train.diffaugment": bool(t.diffaugment.strip()),
         "log.eval_every (--eval-every)": lg.eval_every != 0,
         "log.tensorboard (--tensorboard)": lg.tensorboard,
@@ -201,7 +210,7 @@ class NumpyEngine:
         self.source: Source = build_source(cfg.data, cfg.train.seed, torch.device("cpu"), cfg.train.batch_size, progress)
         spec = self.source.spec
         self.cfg = cfg = cfg.copy()
-        cfg.model.arch = resolve_arch(cfg.model.arch, spec)  # config.yaml states exactly what ran
+        cfg.model.arch = resolve_arch(cfg.model, spec)  # config.yaml states exactly what ran
         cfg.model.num_classes = None
         if spec.kind == "image":
             cfg.data.channels, cfg.data.image_size = spec.channels, spec.image_size
@@ -264,6 +273,9 @@ class NumpyEngine:
         for opt, lr in ((self.opt_G, lr_g), (self.opt_D, lr_d)):
             for group in opt.param_groups:
                 group["lr"] = lr
+
+    def set_schedule(self, step: int, steps: int) -> None:
+        """Nothing to ramp: check_numpy_config refuses R3GAN's ramps (train.ramp_steps only times the lr)."""
 
     def train_mode(self) -> None:
         self.G.train()

@@ -1,4 +1,4 @@
-"""Optimisers, learning-rate schedules and gradient clipping, built from an OptimConfig."""
+"""Optimisers, learning-rate schedules, R3GAN's ramps and gradient clipping, built from an OptimConfig."""
 
 from __future__ import annotations
 
@@ -63,6 +63,18 @@ def lr_at(cfg: OptimConfig, step: int, total: int) -> float:
     if cfg.schedule == "cosine":
         return cfg.lr * (low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * frac)))
     raise unknown_name("schedule", cfg.schedule, SCHEDULES)
+
+
+def cosine_ramp(start: float, final: float, step: int, steps: int) -> float:
+    """R3GAN's ramp: `start` at step 0 to `final` at step `steps` along half a cosine, then `final`."""
+    w = 0.5 * (1.0 - math.cos(math.pi * min(step / max(steps, 1), 1.0)))  # 0 -> 1
+    return start * (1.0 - w) + final * w
+
+
+def set_beta2(opt: torch.optim.Optimizer, beta2: float) -> None:
+    """Adam's betas[1] for the next step (R3GAN ramps it: g_optim.beta2_final, d_optim.beta2_final)."""
+    for group in opt.param_groups:
+        group["betas"] = (group["betas"][0], beta2)
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:

@@ -23,7 +23,7 @@ from .ema import EMA
 from .engine import Batch
 from .graphs import StepGraph
 from .watchdog import CheckQueue, NoChecks
-from .optim import build_optimizer, clip_gradients, load_optimizer_state, set_lr
+from .optim import build_optimizer, clip_gradients, cosine_ramp, load_optimizer_state, set_beta2, set_lr
 
 log = logging.getLogger("ganforge")
 
@@ -119,6 +119,25 @@ class TorchEngine:
     def set_lr(self, lr_g: float, lr_d: float) -> None:
         set_lr(self.opt_G, lr_g)
         set_lr(self.opt_D, lr_d)
+
+    def set_schedule(self, step: int, steps: int) -> None:
+        """R3GAN's ramps at update `step` of `steps`: R1/R2 gamma, Adam's beta2, the EMA's half-life (each
+        only when its key is set: objective.r1/r2.gamma_final, g_optim/d_optim.beta2_final, train.ema_rampup)."""
+        o = self.cfg.objective
+        if o.r1.gamma_final is not None or o.r2.gamma_final is not None:
+            r1, r2 = (c.gamma if c.gamma_final is None else cosine_ramp(c.gamma, c.gamma_final, step, steps)
+                      for c in (o.r1, o.r2))
+            self.objective.set_gamma(r1, r2)
+            stats.report("ramp/r1_gamma", r1)
+            stats.report("ramp/r2_gamma", r2)
+        for who, opt, ocfg in (("G", self.opt_G, self.cfg.g_optim), ("D", self.opt_D, self.cfg.d_optim)):
+            if ocfg.beta2_final is not None:
+                beta2 = cosine_ramp(ocfg.betas[1], ocfg.beta2_final, step, steps)
+                set_beta2(opt, beta2)
+                stats.report(f"ramp/beta2_{who}", beta2)
+        if self.ema is not None and self.cfg.train.ema_rampup:
+            self.ema.ramp(cosine_ramp(0.0, 1.0, step, steps))
+            stats.report("ramp/ema_decay", self.ema.decay)
 
     def train_mode(self) -> None:
         self.G.train()
@@ -222,7 +241,7 @@ def resolve(cfg: Config, source: Source) -> Config:
     """A copy of cfg with "auto" and native sizes resolved, so that config.yaml states exactly what ran."""
     spec = source.spec
     cfg = cfg.copy()
-    cfg.model.arch = resolve_arch(cfg.model.arch, spec)
+    cfg.model.arch = resolve_arch(cfg.model, spec)
     resolve_labels(cfg.model, spec, cfg.data.dataset)  # model.num_classes for conditional runs
     if spec.kind == "image":
         cfg.data.channels, cfg.data.image_size = spec.channels, spec.image_size
