@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("alarms", "report"),
     ("sample", "evaluate"),
     ("train",),
-    ("api", "serve"),
+    ("api",),  # the Python face: load(run) -> Generator, train(config)
+    ("serve", "export"),  # the web explorer and portable exports, built on the API
     ("cli",),
     ("__main__",),
 ]

@@ -10,7 +10,6 @@ import logging
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from . import __version__
@@ -24,7 +23,7 @@ from .config import (
     parse_assignment,
     set_value,
 )
-from .errors import DivergedError, GanforgeError
+from .errors import GanforgeError
 
 log = logging.getLogger("ganforge")
 
@@ -85,20 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_train_options(t, d)
 
-    s = sub.add_parser("sample", help="generate images (or 2-D points) from a trained run")
-    s.add_argument("--run", required=True, metavar="RUN_DIR", help="a run directory written by 'ganforge train'")
-    s.add_argument("--n", type=int, default=64, metavar="N", help="how many samples (default: 64)")
-    s.add_argument(
-        "--out",
-        required=True,
-        metavar="PATH",
-        help="PATH.png: one grid; PATH.npy: the raw array ([N, C, H, W] in [-1, 1], or [N, 2] points); "
-        "anything else: a directory of PNG files",
-    )
-    s.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
-    s.add_argument("--class", dest="label", type=int, default=None, metavar="K",
-                   help="generate class K only (conditional runs; InfoGAN: category K) (default: all classes)")
-    s.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    _add_sample_parser(sub)
 
     r = sub.add_parser(
         "report",
@@ -111,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="FILE.html", help="where to write (default: RUN_DIR/report.html; --compare: compare.html)")
 
     _add_eval_parser(sub)
+    _add_export_parser(sub)
+    _add_serve_parser(sub)
 
     demo = sub.add_parser("demo", help="the quick start: train the 'demo' preset on the built-in digits")
     demo.add_argument("--out", default=None, metavar="RUN_DIR", help="run directory (default: runs/demo-TIMESTAMP)")
@@ -118,6 +106,48 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     demo.add_argument("--quiet", action="store_true", help="print nothing but errors and the result paths (default: off)")
     return p
+
+
+def _add_sample_parser(sub: Any) -> None:
+    """`ganforge sample`: samples by seed, class grids, InfoGAN traversals, latent walks (ganforge.sample)."""
+    s = sub.add_parser(
+        "sample",
+        help="generate images (or 2-D points) from a trained run: by seed, class grids, InfoGAN traversals, latent walks",
+        description="Generate from a run's generator (its EMA weights when kept). Sample i uses seed SEED+i, or "
+        "--seeds lists them: the same seed gives the same image in any batch. The Python API is ganforge.load(RUN_DIR).",
+    )
+    s.add_argument("--run", required=True, metavar="RUN_DIR", help="a run directory written by 'ganforge train'")
+    s.add_argument("--n", type=int, default=None, metavar="N",
+                   help="how many samples: seeds SEED..SEED+N-1 (default: 64; --class-grid: 10 columns; "
+                   "--traverse: 1 noise row per category, or 3 rows without categories)")
+    s.add_argument(
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="PATH.png: one grid; PATH.npy: the raw array ([N, C, H, W] in [-1, 1], or [N, 2] points); "
+        "PATH.gif or PATH.mp4: an --interpolate walk; anything else: a directory of PNG files",
+    )
+    s.add_argument("--seed", type=int, default=None, help="first seed: sample i uses seed SEED+i (default: 0)")
+    s.add_argument("--seeds", default=None, metavar="LIST",
+                   help="one sample per seed, e.g. 1,5,9 or 0-7 (default: none; then --seed and --n)")
+    s.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                   help="truncation trick around the mean latent (0 for Gaussian z): z' = PSI z; "
+                   "1 is off, 0 the mean image (default: off)")
+    s.add_argument("--class", dest="label", type=int, default=None, metavar="K",
+                   help="generate class K only (conditional runs; InfoGAN: category K) (default: all classes)")
+    s.add_argument("--class-grid", action="store_true",
+                   help="a grid with one row per class (InfoGAN: per category), the same seeds in every row (default: off)")
+    s.add_argument("--traverse", action="store_true",
+                   help="InfoGAN code traversal: one row per category, each continuous code swept from -1 to 1 "
+                   "left to right (default: off)")
+    s.add_argument("--interpolate", type=int, default=None, metavar="K",
+                   help="a latent walk (slerp) through K seeds and back to the first: --out walk.gif, or walk.mp4 "
+                   "with pip install 'ganforge[video]' (default: off)")
+    s.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="frames from one seed to the next (--interpolate, default: 16) or values of each "
+                   "continuous code (--traverse, default: 10)")
+    s.add_argument("--fps", type=int, default=None, metavar="N", help="frames per second of an --interpolate video (default: 16)")
+    s.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
 
 
 def _add_train_options(t: argparse.ArgumentParser, d: Config) -> None:
@@ -249,27 +279,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(cfg.to_yaml(), end="")
         return 0
-    from .evaluate import make_eval_hook
-    from .train import Trainer
+    from .api import new_trainer, open_run, train_run
 
     progress = sys.stderr.isatty() and not args.quiet
     _setup_console_logging(args.quiet, progress)
-    trainer = Trainer(cfg, progress=progress, eval_hook=make_eval_hook(cfg))
-    run = _open_run(args, trainer, run)
-    main_rank = trainer.main
-    trained = False
+    trainer = new_trainer(cfg, progress)
+    resume = run is not None
+    run = open_run(trainer, args.out, run)
+    if not trainer.main:  # rank 0 writes; the others train silently
+        _reset_logging()
+        args.quiet, args.no_report = True, True
+    notes = []
+    if trainer.cfg.preset and not args.preset and not args.resume:
+        notes.append(f"no --preset: the '{trainer.cfg.preset}' recipe for {trainer.cfg.data.dataset} (config.DATA_RECIPES)")
     try:
-        _train(args, trainer, run, progress)
-        trained = True
-    except DivergedError:
-        if not args.no_report:  # a failed run is when the report (alarms, gradient flow) matters most
-            _write_report_after_training(run)
-        raise
+        train_run(trainer, run, resume=resume, progress=progress, quiet=args.quiet, report=not args.no_report,
+                  notes=notes, guard=_graceful_stop)
     finally:
-        _close(trainer, run, clean=trained)
-    if not main_rank:
-        return 0
-    return _finish(args, trainer, run)
+        _reset_logging()
+    return _finish(args, trainer, run) if trainer.main else 0
 
 
 def _train_config(args: argparse.Namespace) -> tuple[Config, Any]:
@@ -296,56 +324,6 @@ def _train_config(args: argparse.Namespace) -> tuple[Config, Any]:
     return cfg, run
 
 
-def _open_run(args: argparse.Namespace, trainer: Any, run: Any) -> Any:
-    """The run directory: created (rank 0) for a new run; every rank waits until it exists; rank 0 locks it."""
-    from .run import RunDir
-
-    world = trainer.engine.world
-    if world > 1 and not (args.out or args.resume):
-        raise GanforgeError("training with torchrun needs --out RUN_DIR (or --resume RUN_DIR): the same directory on every rank")
-    if run is None:
-        run = RunDir(args.out or default_run_dir(trainer.cfg))
-        if trainer.main:
-            run.create()
-    if world > 1:
-        import torch.distributed
-
-        torch.distributed.barrier()  # the run directory exists before the other ranks use it
-        if not trainer.main:  # rank 0 writes; the others train silently
-            _reset_logging()
-            args.quiet, args.no_report = True, True
-    if trainer.main:
-        run.lock()
-    return run
-
-
-def _train(args: argparse.Namespace, trainer: Any, run: Any, progress: bool) -> None:
-    if trainer.main:
-        run.setup_logging(args.quiet)
-    if args.resume:
-        trainer.resume_from(run)
-        log.info("resuming %s at step %d of %d", run.path, trainer.step, trainer.cfg.train.steps)
-    if trainer.cfg.preset and not args.preset and not args.resume:
-        log.info("no --preset: the '%s' recipe for %s (config.DATA_RECIPES)", trainer.cfg.preset, trainer.cfg.data.dataset)
-    fast = getattr(trainer.engine, "fast", None)
-    log.info("training %s on %s (%s, %s) on %s%s -> %s", trainer.cfg.model.arch, trainer.cfg.data.dataset,
-             trainer.cfg.objective.name, trainer.cfg.g_optim.name, trainer.device,
-             f" ({fast.describe()})" if fast is not None else "", run.path)
-    with _graceful_stop(trainer):
-        trainer.train(run, quiet=args.quiet, progress=progress)
-
-
-def _close(trainer: Any, run: Any, clean: bool) -> None:
-    """Release the data source, the run's lock, the log handlers and any process group."""
-    trainer.engine.close()
-    run.unlock()
-    _reset_logging()
-    if trainer.engine.world > 1:
-        from .train import distributed
-
-        distributed.shutdown(clean=clean)
-
-
 def _finish(args: argparse.Namespace, trainer: Any, run: Any) -> int:
     """What rank 0 says after training: a stop on request, nothing to train, or the results."""
     if trainer.stop_requested:
@@ -356,8 +334,6 @@ def _finish(args: argparse.Namespace, trainer: Any, run: Any) -> int:
             print(f"nothing to train: {run.path} is already at step {trainer.step} of --steps {trainer.cfg.train.steps}",
                   file=sys.stderr)
         return 0
-    if not args.no_report:
-        _write_report_after_training(run)
     _print_results(run)
     return 0
 
@@ -367,15 +343,6 @@ def _lookup(cfg: Config, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def default_run_dir(cfg: Config) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{cfg.data.dataset}-{cfg.model.arch}-{stamp}"
-    path, i = base, 1
-    while path.exists():
-        path, i = Path(f"{base}-{i}"), i + 1
-    return path
 
 
 class _graceful_stop:
@@ -404,16 +371,6 @@ class _graceful_stop:
             signal.signal(sig, handler)
 
 
-def _write_report_after_training(run: Any) -> None:
-    """report.html at the end of training; a failure here is reported but does not fail the run."""
-    from .report.html import write_report
-
-    try:
-        write_report(run.path)
-    except Exception as e:  # noqa: BLE001 - training succeeded; say what went wrong and carry on
-        print(f"warning: could not write {run.report}: {e} (try: ganforge report {run.path})", file=sys.stderr)
-
-
 def _print_results(run: Any) -> None:
     samples = sorted(run.samples.glob("*.png"))
     print(f"run directory:  {run.path}")
@@ -429,9 +386,9 @@ def _print_results(run: Any) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     from .sample import sample_to_path
 
-    if args.n <= 0:
-        raise GanforgeError(f"--n must be positive, got {args.n}")
-    path = sample_to_path(args.run, args.n, args.out, seed=args.seed, device=args.device, label=args.label)
+    path = sample_to_path(args.run, args.n, args.out, seed=args.seed, device=args.device, label=args.label,
+                          seeds=args.seeds, truncation=args.truncation, class_grid=args.class_grid,
+                          traverse=args.traverse, interpolate=args.interpolate, steps=args.steps, fps=args.fps)
     print(path)
     return 0
 
@@ -483,7 +440,62 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_parser(sub: Any) -> None:
+    x = sub.add_parser(
+        "export",
+        help="write a run's generator as a portable ONNX or TorchScript file, checked against torch",
+        description="Export a run's generator (its EMA when kept): inputs z [N, z_dim] (and y [N] int64 class "
+        "labels for conditional runs; InfoGAN codes are part of z), output [N, C, H, W] in [-1, 1] (toy2d: [N, 2]), "
+        "any batch size N. The file is run on 16 seeds beside torch and written only if they agree within 1e-4.",
+    )
+    x.add_argument("run", metavar="RUN_DIR", help="a run directory written by 'ganforge train'")
+    x.add_argument("--format", required=True, metavar="onnx|torchscript",
+                   help="onnx (opset 18; needs: pip install 'ganforge[export]') or torchscript (torch.jit)")
+    x.add_argument("--out", required=True, metavar="FILE", help="the file to write, e.g. generator.onnx or generator.pt (missing folders are created)")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import CHECK_SEEDS, export_generator
+
+    result = export_generator(args.run, args.format, args.out)
+    weights = "EMA weights" if result.ema else "its weights (the run kept no EMA)"
+    step = f" at step {result.step}" if result.step is not None else ""
+    print(f"wrote {result.path}: {result.format}, the generator of {args.run}{step}, {weights}")
+    print(f"inputs:  {'; '.join(result.inputs)}")
+    print(f"output:  {result.output}")
+    print(f"check:   max |{result.format} - torch| on {CHECK_SEEDS} seeds = {result.max_diff:.2g} (tolerance {result.tolerance:.0e})")
+    return 0
+
+
+def _add_serve_parser(sub: Any) -> None:
+    v = sub.add_parser(
+        "serve",
+        help="a local web page: pick a run, watch it train, explore its generator (seed, truncation, class, codes)",
+        description="Serve a web page over the runs under RUNS_DIR: curves, latest samples and alarms while a run "
+        "trains; a latent explorer with each sample's nearest training image. Only files inside RUNS_DIR are served.",
+    )
+    v.add_argument("runs", nargs="?", default="runs", metavar="RUNS_DIR", help="a folder of run directories, or one run (default: runs)")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on; another than 127.0.0.1 exposes your runs to the network (default: 127.0.0.1)")
+    v.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    v.add_argument("--device", default="cpu", help="where generators run: cpu | cuda | auto (default: cpu)")
+    v.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="torch's CPU threads for one request's forward pass; concurrent requests use the other cores (default: 1)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    if not 0 <= args.port <= 65535:
+        raise GanforgeError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.threads < 1:
+        raise GanforgeError(f"--threads must be at least 1, got {args.threads}")
+    serve(args.runs, host=args.host, port=args.port, device=args.device, threads=args.threads)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    from .api import default_run_dir
+
     argv = ["train", "--preset", "demo", "--device", args.device]
     if args.out:
         argv += ["--out", args.out]
@@ -499,6 +511,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "sample": cmd_sample, "report": cmd_report, "demo": cmd_demo,
     "eval": cmd_eval,
+    "export": cmd_export,
+    "serve": cmd_serve,
 }
 
 

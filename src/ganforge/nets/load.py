@@ -13,12 +13,24 @@ import torch
 
 from ..config import from_dict, load_yaml
 from ..errors import GanforgeError
-from ..run import RunDir, load_module_state, load_weights, pick_device, spec_from_config
+from ..run import RunDir, load_checkpoint, load_module_state, load_weights, pick_device, spec_from_config
 from . import build_nets
 
 
-def load_generator(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, object]:
-    """(G in eval mode, the run's Config) from a run directory."""
+def load_generator(run_dir: str | Path, device: str = "cpu", ema: bool = True) -> tuple[torch.nn.Module, object]:
+    """(G in eval mode, the run's Config) from a run directory (its EMA weights when kept, unless ema=False)."""
+    G, cfg, _ = load_run_generator(run_dir, device, ema)
+    return G, cfg
+
+
+def load_run_generator(
+    run_dir: str | Path, device: str = "cpu", ema: bool = True
+) -> tuple[torch.nn.Module, object, dict[str, str]]:
+    """(G in eval mode, the run's Config, its weights' metadata: "ema" "true"/"false", "step").
+
+    generator.safetensors holds the EMA weights when the run kept an EMA (train.ema_decay); ema=False
+    then reads the trained weights from checkpoints/last.pt instead (weights-only load).
+    """
     run = RunDir(run_dir)
     if not run.path.is_dir():
         raise GanforgeError(f"--run {run.path}: no such run directory")
@@ -28,9 +40,17 @@ def load_generator(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.M
         raise GanforgeError(f"--run {run.path}: no generator weights yet ({run.generator.name} is written at the first checkpoint)")
     cfg = from_dict(load_yaml(run.config), str(run.config))
     G, _ = build_nets(spec_from_config(cfg), cfg.model)
-    weights, _ = load_weights(run.generator)
-    load_module_state(G, weights, str(run.generator))
-    return G.to(pick_device(device)).eval(), cfg
+    weights, meta = load_weights(run.generator)
+    meta = {**meta, "ema": meta.get("ema", "false")}
+    where = str(run.generator)
+    if meta["ema"] == "true" and not ema:
+        if not run.last.is_file():
+            raise GanforgeError(f"ema=False: {run.path} has no {run.last.relative_to(run.path)} with the trained (non-EMA) weights")
+        state = load_checkpoint(run.last)
+        weights, where = state["G"], f"{run.last}: G"
+        meta = {**meta, "ema": "false", "step": str(state.get("step", meta.get("step", "")))}
+    load_module_state(G, weights, where)
+    return G.to(pick_device(str(device))).eval(), cfg, meta
 
 
 @torch.no_grad()

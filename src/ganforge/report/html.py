@@ -23,6 +23,7 @@ import torch
 from ..config import flatten, from_dict, load_yaml
 from ..errors import GanforgeError
 from . import plots
+from ..nets.latent import class_rows, code_values, slerp as _slerp, sweep_codes
 from ..nets.load import load_generator
 from ..run import RunDir, atomic_write, layout, make_parent_dir, read_jsonl
 from .grids import save_grid
@@ -165,17 +166,6 @@ def _fmt(v: Optional[float]) -> str:
 # --------------------------------------------------------------------------- generated pictures
 
 
-def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between rows of a and b ([R, Z]) at fractions t ([T]) -> [R, T, Z]."""
-    an, bn = a / a.norm(dim=1, keepdim=True), b / b.norm(dim=1, keepdim=True)
-    omega = torch.acos((an * bn).sum(1).clamp(-1 + 1e-7, 1 - 1e-7))[:, None]  # [R, 1]
-    so = torch.sin(omega)
-    t = t[None, :]  # [1, T]
-    wa = torch.sin((1 - t) * omega) / so  # [R, T]
-    wb = torch.sin(t * omega) / so
-    return wa[..., None] * a[:, None, :] + wb[..., None] * b[:, None, :]  # [R, T, Z]
-
-
 def _save_png(x: torch.Tensor, path: Path, nrow: int) -> Path:
     return save_grid(x, path, nrow)
 
@@ -211,8 +201,7 @@ def generated_pictures(run: RunData, out_dir: Path, seed: int = 0) -> dict[str, 
         k = getattr(cfg.model, "num_classes", None) if conditional else (info_cat or None)
         if k:
             per_row = 10
-            zc = torch.randn(per_row, z_dim, generator=gen).repeat(k, 1)  # [K*10, Z]: same noise in every row
-            y = torch.arange(k).repeat_interleave(per_row)  # [K*10]
+            zc, y = class_rows(torch.randn(per_row, z_dim, generator=gen), k)  # [K*10, Z], [K*10]: same noise in every row
             out["per_class"] = _save_png(G(zc, y), out_dir / "per_class.png", per_row)
         else:
             out["per_class"] = "not a conditional run (model.conditioning is none and no InfoGAN category)"
@@ -221,15 +210,9 @@ def generated_pictures(run: RunData, out_dir: Path, seed: int = 0) -> dict[str, 
         if n_cont > 0:
             # Each continuous code c_j swept over [-1, 1] (z entry = sqrt(2) erfinv(c)) for 3 noise vectors.
             steps, noise_rows = 10, 3
-            c = torch.linspace(-0.98, 0.98, steps)
             base = torch.randn(noise_rows, z_dim, generator=gen)
-            zs = []
-            for j in range(n_cont):
-                idx = z_dim - n_cont + j
-                zj = base[:, None, :].repeat(1, steps, 1)  # [3, T, Z]
-                zj[:, :, idx] = math.sqrt(2.0) * torch.erfinv(c)[None, :]
-                zs.append(zj.reshape(noise_rows * steps, z_dim))
-            out["traversals"] = _save_png(G(torch.cat(zs)), out_dir / "code_traversals.png", steps)
+            zs = sweep_codes(base, n_cont, code_values(steps))  # [n_cont * 3 * T, Z]
+            out["traversals"] = _save_png(G(zs), out_dir / "code_traversals.png", steps)
             out["traversal_rows"] = (n_cont, noise_rows)
         elif info_cat > 0:
             out["traversals"] = "InfoGAN run with a categorical code only: see the per-class samples (one row per category)"
