@@ -294,7 +294,7 @@ def rss_mb() -> float:
 def test_memory_stays_flat_over_500_requests(server):
     routes = ["/api/sample?run=fm&seed={i}", "/api/live?run=fm", "/api/sample?run=digits/cond&class=1&seed={i}",
               "/api/interpolate?run=fm&steps=3&seed_a={i}", "/api/runs", "/api/sample?run=fm&seed=x{i}"]
-    for i in range(200):  # warm-up: caches filled, the allocator's per-thread arenas grown (a few MB, once)
+    for i in range(1000):  # warm-up: caches filled, the allocator's per-thread arenas grown (a few MB, once; flat after ~1,000)
         get(server, routes[i % len(routes)].format(i=i))
     before = rss_mb()
     for i in range(500):
