@@ -108,15 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _run_command(sub: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A sub-command that reads one run directory (--run RUN_DIR)."""
+    p = sub.add_parser(name, help=help, description=description)
+    p.add_argument("--run", required=True, metavar="RUN_DIR", help="a run directory written by 'ganforge train'")
+    return p
+
+
 def _add_sample_parser(sub: Any) -> None:
     """`ganforge sample`: samples by seed, class grids, InfoGAN traversals, latent walks (ganforge.sample)."""
-    s = sub.add_parser(
-        "sample",
-        help="generate images (or 2-D points) from a trained run: by seed, class grids, InfoGAN traversals, latent walks",
-        description="Generate from a run's generator (its EMA weights when kept). Sample i uses seed SEED+i, or "
+    s = _run_command(
+        sub, "sample",
+        "generate images (or 2-D points) from a trained run: by seed, class grids, InfoGAN traversals, latent walks",
+        "Generate from a run's generator (its EMA weights when kept). Sample i uses seed SEED+i, or "
         "--seeds lists them: the same seed gives the same image in any batch. The Python API is ganforge.load(RUN_DIR).",
     )
-    s.add_argument("--run", required=True, metavar="RUN_DIR", help="a run directory written by 'ganforge train'")
     s.add_argument("--n", type=int, default=None, metavar="N",
                    help="how many samples: seeds SEED..SEED+N-1 (default: 64; --class-grid: 10 columns; "
                    "--traverse: 1 noise row per category, or 3 rows without categories)")
@@ -408,13 +414,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _add_eval_parser(sub: Any) -> None:
-    e = sub.add_parser(
-        "eval",
-        help="measure a run's generator: FID/KID with the real-vs-real floor, precision/recall, modes, memorisation",
-        description="Evaluate a run's generator (its EMA when present) against its real data; each number is "
+    e = _run_command(
+        sub, "eval",
+        "measure a run's generator: FID/KID with the real-vs-real floor, precision/recall, modes, memorisation",
+        "Evaluate a run's generator (its EMA when present) against its real data; each number is "
         "printed with its protocol and appended to RUN_DIR/metrics.jsonl.",
     )
-    e.add_argument("--run", required=True, metavar="RUN_DIR", help="a run directory written by 'ganforge train'")
     e.add_argument("--n", type=int, default=None, metavar="N", help="generated (and real) samples (default: min(2000, half the real set); toy2d: 2500)")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of the table (default: off)")
     e.add_argument("--metrics", default=None, metavar="LIST", help=f"comma-separated groups: {_names('metric')} (default: all that apply)")
