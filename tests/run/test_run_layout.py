@@ -118,3 +118,24 @@ def test_folders_inside_a_locked_run_are_made_again_but_not_the_run(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(GanforgeError, match=r"^could not create the folder .*file for a.png \("):
         save_grid(torch.zeros(4, 1, 8, 8), tmp_path / "file" / "a.png")
+
+
+def test_taking_the_lock_removes_temporary_files_of_dead_writers_in_every_folder_writes_go_to(tmp_path):
+    """A kill during a sample grid, plot or eval picture write leaves .NAME.tmp-PID there, not only in
+    checkpoints/: the next lock holder removes them all (a live writer's file is kept)."""
+    run = RunDir(tmp_path / "run")
+    run.create()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = dead.stdout.strip()  # that process has exited: its temporary files are stale
+    stale = [run.samples / f".step_0000000.png.tmp-{dead_pid}", run.path / "checkpoints" / f".last.pt.tmp-{dead_pid}",
+             run.eval_dir / f".nearest_step_0000004.png.tmp-{dead_pid}", run.plots / f".losses.png.tmp-{dead_pid}",
+             run.path / f".stats.jsonl.tmp-{dead_pid}"]
+    live = run.samples / f".step_0000010.png.tmp-{os.getppid()}"  # a process that is alive
+    for p in [*stale, live]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"partial")
+    run.lock()
+    try:
+        assert [p for p in stale if p.exists()] == [] and live.exists()
+    finally:
+        run.unlock()

@@ -163,7 +163,8 @@ class RunDir:
         `.tmpXXXXXX` files (a library's own temporary file, e.g. while writing .safetensors) have no
         owner to ask: the lock holder is the only writer of weights, so they are stale.
         """
-        dirs = [d for d in (self.path, self.path / CHECKPOINTS) if d.is_dir()]
+        folders = (self.path, self.path / CHECKPOINTS, self.samples, self.eval_dir, self.plots)  # where atomic writes go
+        dirs = [d for d in folders if d.is_dir()]
         found = {p for d in dirs for pattern in (".*.tmp*", ".tmp*") for p in d.glob(pattern) if p.is_file()}
         stale = [p for p in sorted(found) if ".tmp-" not in p.name or not _alive(p.name.rpartition(".tmp-")[2])]
         for p in stale:
