@@ -10,6 +10,7 @@ import torch
 
 from ..config import Config
 from ..data import Source
+from ..nets import resolve_arch, resolve_labels
 
 Batch = tuple[Any, Optional[torch.Tensor]]  # (real images or points, labels or None)
 
@@ -70,4 +71,15 @@ class Engine(Protocol):
         """Release the data source and any process group."""
 
 
-__all__ = ["Engine", "Batch"]
+def resolve(cfg: Config, source: Source) -> Config:
+    """A copy of cfg with "auto" and native sizes resolved, so that config.yaml states exactly what ran."""
+    spec = source.spec
+    cfg = cfg.copy()
+    cfg.model.arch = resolve_arch(cfg.model, spec)
+    resolve_labels(cfg.model, spec, cfg.data.dataset)  # model.num_classes for conditional runs
+    if spec.kind == "image":
+        cfg.data.channels, cfg.data.image_size = spec.channels, spec.image_size
+    return cfg
+
+
+__all__ = ["Engine", "Batch", "resolve"]

@@ -32,9 +32,9 @@ from ..backprop.models import (DCGAN_SIZES, DCGANDiscriminator, DCGANGenerator, 
 from ..config import Config, OptimConfig
 from ..data import Source, build_source
 from ..errors import GanforgeError
-from ..nets import resolve_arch
 from ..run import Spec, is_points
 from . import gradflow
+from .engine import resolve
 from .optim import clip_gradients, optimizer_arguments
 from .watchdog import CheckQueue, NoChecks
 
@@ -209,11 +209,7 @@ class NumpyEngine:
         self.device = "cpu (numpy engine)"
         self.source: Source = build_source(cfg.data, cfg.train.seed, torch.device("cpu"), cfg.train.batch_size, progress)
         spec = self.source.spec
-        self.cfg = cfg = cfg.copy()
-        cfg.model.arch = resolve_arch(cfg.model, spec)  # config.yaml states exactly what ran
-        cfg.model.num_classes = None
-        if spec.kind == "image":
-            cfg.data.channels, cfg.data.image_size = spec.channels, spec.image_size
+        self.cfg = cfg = resolve(cfg, self.source)  # config.yaml states exactly what ran (no conditioning here)
         self.rng = np.random.default_rng(cfg.train.seed)  # weights, then the noise of every step
         self.G, self.D = build_numpy_nets(spec, cfg.model.arch, cfg, self.rng)
         self.g_loss = G_LOSSES[cfg.objective.name]

@@ -14,13 +14,13 @@ from .. import stats
 from ..config import Config
 from ..data import Source, build_source
 from ..errors import GanforgeError
-from ..nets import build_nets, resolve_arch, resolve_labels
+from ..nets import build_nets
 from ..nets.heads import class_grid_inputs
 from ..objectives import build_objective
 from ..run import load_module_state, pick_device, rng_state, set_rng_state
 from . import distributed, fastpath, gradflow
 from .ema import EMA
-from .engine import Batch
+from .engine import Batch, resolve
 from .graphs import StepGraph
 from .watchdog import CheckQueue, NoChecks
 from .optim import build_optimizer, clip_gradients, cosine_ramp, load_optimizer_state, set_beta2, set_lr
@@ -237,15 +237,4 @@ class TorchEngine:
         self.source.close()
 
 
-def resolve(cfg: Config, source: Source) -> Config:
-    """A copy of cfg with "auto" and native sizes resolved, so that config.yaml states exactly what ran."""
-    spec = source.spec
-    cfg = cfg.copy()
-    cfg.model.arch = resolve_arch(cfg.model, spec)
-    resolve_labels(cfg.model, spec, cfg.data.dataset)  # model.num_classes for conditional runs
-    if spec.kind == "image":
-        cfg.data.channels, cfg.data.image_size = spec.channels, spec.image_size
-    return cfg
-
-
-__all__ = ["TorchEngine", "resolve"]
+__all__ = ["TorchEngine"]
