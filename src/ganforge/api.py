@@ -19,7 +19,7 @@ from typing import Any, Callable, ContextManager, Mapping, Optional, Sequence, U
 
 import torch.distributed
 
-from .config import DATA_RECIPES, Config, apply_dict, get_preset, load_yaml
+from .config import Config, apply_dict, load_yaml, with_recipe
 from .errors import DivergedError, GanforgeError
 from .evaluate import make_eval_hook
 from .report.html import write_report
@@ -72,19 +72,7 @@ def resolve_config(config: ConfigLike, preset: Optional[str] = None) -> Config:
         data, source = dict(config), "config"
     else:
         raise GanforgeError(f"config: a Config, a mapping of config sections or a YAML path, got {type(config).__name__}")
-    log.disabled = True  # a first pass finds the data set (and checks every key); its warnings come in the second
-    try:
-        dataset = apply_dict(Config(), data, source).data.dataset
-    finally:
-        log.disabled = False
-    name = preset or DATA_RECIPES.get(dataset)
-    cfg = Config()
-    if name is not None:
-        recipe = get_preset(name)
-        apply_dict(cfg, recipe.overrides, f"preset {name}")
-        apply_dict(cfg, recipe.for_data(dataset), f"preset {name} ({dataset})")
-        cfg.preset = name
-    return apply_dict(cfg, data, source)
+    return with_recipe(lambda cfg: apply_dict(cfg, data, source), preset)
 
 
 def new_trainer(cfg: Config, progress: bool = False) -> Trainer:

@@ -14,14 +14,13 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import __version__
 from .config import (
-    DATA_RECIPES,
     PRESETS,
     Config,
     apply_dict,
-    get_preset,
     load_yaml,
     parse_assignment,
     set_value,
+    with_recipe,
 )
 from .errors import GanforgeError
 
@@ -224,24 +223,11 @@ FLAG_KEYS: dict[str, tuple[str, ...]] = {
 def config_from_args(args: argparse.Namespace, base: Optional[Config] = None) -> Config:
     """Apply --preset (and its part for the data set), --config, flags and --set, in that order, on `base`
     (defaults if None). A new run without --preset gets its data set's recipe (config.DATA_RECIPES)."""
-    preset = get_preset(args.preset) if args.preset else None
-    log.disabled = True  # a first pass only finds the data set: its warnings come again in the second
-    try:
-        dataset = _apply_args(args, base, preset).data.dataset
-    finally:
-        log.disabled = False
-    if preset is None and base is None and dataset in DATA_RECIPES:
-        preset = get_preset(DATA_RECIPES[dataset])  # cmd_train says so once logging is set up
-    return _apply_args(args, base, preset, dataset)
+    return with_recipe(lambda cfg: _apply_args(args, cfg), args.preset, base)  # cmd_train names the recipe
 
 
-def _apply_args(args: argparse.Namespace, base: Optional[Config], preset: Any, dataset: Optional[str] = None) -> Config:
-    cfg = (base or Config()).copy()
-    if preset is not None:
-        apply_dict(cfg, preset.overrides, f"preset {preset.name}")
-        if dataset is not None:
-            apply_dict(cfg, preset.for_data(dataset), f"preset {preset.name} ({dataset})")
-        cfg.preset = preset.name
+def _apply_args(args: argparse.Namespace, cfg: Config) -> None:
+    """--config, the flags, then --set, onto cfg."""
     if args.config:
         apply_dict(cfg, load_yaml(args.config), args.config)
     for flag, keys in FLAG_KEYS.items():
@@ -252,7 +238,6 @@ def _apply_args(args: argparse.Namespace, base: Optional[Config], preset: Any, d
     for text in args.set:
         key, value = parse_assignment(text)
         set_value(cfg, key, value)
-    return cfg
 
 
 # --------------------------------------------------------------------------- commands

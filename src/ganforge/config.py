@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import yaml
 
@@ -655,6 +655,31 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise unknown_name("preset", name, PRESETS)
     return PRESETS[name]
+
+
+def with_recipe(layers: Callable[[Config], Any], preset: Optional[str] = None, base: Optional[Config] = None) -> Config:
+    """`base` (defaults if None) < the preset and its part for the final data set < `layers(cfg)` (what the
+    user gave: files, flags, --set). A new config without a preset gets its data set's recipe (DATA_RECIPES)."""
+
+    def build(recipe: Optional[Preset], dataset: Optional[str]) -> Config:
+        cfg = (base or Config()).copy()
+        if recipe is not None:
+            apply_dict(cfg, recipe.overrides, f"preset {recipe.name}")
+            if dataset is not None:
+                apply_dict(cfg, recipe.for_data(dataset), f"preset {recipe.name} ({dataset})")
+            cfg.preset = recipe.name
+        layers(cfg)
+        return cfg
+
+    recipe = get_preset(preset) if preset else None
+    log.disabled = True  # a first pass only finds the data set: its warnings come again in the second
+    try:
+        dataset = build(recipe, None).data.dataset
+    finally:
+        log.disabled = False
+    if recipe is None and base is None and dataset in DATA_RECIPES:
+        recipe = get_preset(DATA_RECIPES[dataset])
+    return build(recipe, dataset)
 
 
 def _both(optim: dict[str, Any]) -> dict[str, Any]:
