@@ -81,6 +81,7 @@ class ModelConfig:
     g_width: Optional[int] = None  # None: the architecture's default (mlp 128 units, dcgan 64 channels)
     d_width: Optional[int] = None
     depth: int = 2  # mlp: hidden layers of G and of D
+    g_activation: str = "leaky_relu"  # mlp: G's hidden activation, leaky_relu (slope 0.2) | relu
     # The GAN family (ganforge.nets): labels, layers and heads.
     conditioning: str = "none"  # none | concat (cGAN) | projection (projection D) | acgan (auxiliary classifier)
     g_conditioning: str = "auto"  # how labels enter G: auto (cbn for resnet, else embed) | embed | cbn
@@ -105,6 +106,7 @@ class ModelConfig:
             raise GanforgeError(
                 f"{prefix}.z_dim ({self.z_dim}) must exceed the InfoGAN codes it carries (info_cat + info_cont = {codes})"
             )
+        _one_of(f"{prefix}.g_activation", self.g_activation, ("leaky_relu", "relu"))
         if isinstance(self.attention, str) and self.attention != "auto":
             raise GanforgeError(f"{prefix}.attention must be a resolution (e.g. 16), auto or null, got '{self.attention}'")
 

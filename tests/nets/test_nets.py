@@ -55,6 +55,20 @@ def test_mlp_is_the_tutorials_network():
     assert any(isinstance(m, torch.nn.LeakyReLU) and m.negative_slope == 0.2 for m in D.modules())
 
 
+def test_mlp_g_activation_relu_changes_g_only_and_a_bad_name_is_refused():
+    G, D = build_nets(Spec("points", (2,)), ModelConfig(arch="mlp", z_dim=8, depth=3, g_activation="relu"))
+    assert [type(m) for m in G.net] == [torch.nn.Linear, torch.nn.ReLU] * 3 + [torch.nn.Linear, torch.nn.Identity]
+    assert sum(isinstance(m, torch.nn.LeakyReLU) for m in D.modules()) == 3
+    # ReLU can flatten a region of z onto one point: a zero Jacobian where no hidden unit is active
+    with torch.no_grad():
+        G.net[0].bias.fill_(-100.0)
+    z = torch.randn(3, 8, requires_grad=True)
+    G(z).sum().backward()
+    assert torch.equal(z.grad, torch.zeros_like(z))
+    with pytest.raises(GanforgeError, match="model.g_activation must be leaky_relu or relu, got .gelu."):
+        ModelConfig(g_activation="gelu").check()
+
+
 def test_toy2d_mlp_outputs_unbounded_points():
     G, D = build_nets(Spec("points", (2,)), ModelConfig(arch="auto", z_dim=8))
     x = G(torch.randn(5, 8) * 100)

@@ -39,17 +39,18 @@ def numpy_config(**sets):
 
 
 @pytest.mark.parametrize(
-    "spec, arch",
+    "spec, arch, sets",
     [
-        (Spec("points", (2,)), "mlp"),
-        (Spec("image", (1, 28, 28)), "mlp"),
-        (Spec("image", (1, 8, 8)), "dcgan"),
-        (Spec("image", (1, 28, 28)), "dcgan"),
-        (Spec("image", (3, 32, 32)), "dcgan"),
+        (Spec("points", (2,)), "mlp", {}),
+        (Spec("points", (2,)), "mlp", {"model.depth": 4, "model.g_activation": "relu"}),
+        (Spec("image", (1, 28, 28)), "mlp", {"model.depth": 1}),
+        (Spec("image", (1, 8, 8)), "dcgan", {}),
+        (Spec("image", (1, 28, 28)), "dcgan", {}),
+        (Spec("image", (3, 32, 32)), "dcgan", {}),
     ],
 )
-def test_numpy_nets_have_the_torch_nets_state_dict_and_outputs(spec, arch):
-    cfg = tiny_config(**{"model.arch": arch, "model.g_width": 8, "model.d_width": 8})
+def test_numpy_nets_have_the_torch_nets_state_dict_and_outputs(spec, arch, sets):
+    cfg = tiny_config(**{"model.arch": arch, "model.g_width": 8, "model.d_width": 8, **sets})
     G, D = build_numpy_nets(spec, arch, cfg, np.random.default_rng(0))
     tG, tD = build_nets(spec, cfg.model)
     for mine, theirs in ((G, tG), (D, tD)):

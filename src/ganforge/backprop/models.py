@@ -21,19 +21,26 @@ __all__ = ["MLPGenerator", "MLPDiscriminator", "DCGANGenerator", "DCGANDiscrimin
 DCGAN_SIZES = (8, 16, 28, 32, 64)  # as ganforge.nets.dcgan
 
 
-class MLPGenerator(nn.Module):
-    """The tutorial's G: z -> width -> width -> prod(shape), tanh for images (ganforge.nets.mlp)."""
+def _hidden(n_in: int, width: int, depth: int, activation: str, kw: dict[str, Any]) -> list[nn.Module]:
+    """`depth` hidden layers of `width` units: Linear + LeakyReLU(0.2) (or ReLU) each (ganforge.nets.mlp)."""
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        act = nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.2)
+        layers += [nn.Linear(n_in if i == 0 else width, width, **kw), act]
+    return layers
 
-    def __init__(self, z_dim: int, shape: tuple[int, ...], width: int = 128, image: bool = True, *,
-                 rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
+
+class MLPGenerator(nn.Module):
+    """The tutorial's G: z -> width -> width -> prod(shape), tanh for images (ganforge.nets.mlp); `depth`
+    hidden layers, LeakyReLU(0.2) or ReLU."""
+
+    def __init__(self, z_dim: int, shape: tuple[int, ...], width: int = 128, image: bool = True, *, depth: int = 2,
+                 activation: str = "leaky_relu", rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
         super().__init__()
         self.z_dim, self.shape = z_dim, tuple(shape)
         kw = dict(rng=rng, dtype=dtype)
         self.net = nn.Sequential(
-            nn.Linear(z_dim, width, **kw),
-            nn.LeakyReLU(0.2),
-            nn.Linear(width, width, **kw),
-            nn.LeakyReLU(0.2),
+            *_hidden(z_dim, width, depth, activation, kw),
             nn.Linear(width, math.prod(self.shape), **kw),
             nn.Tanh() if image else nn.Identity(),  # images live in [-1, 1]; points are unbounded
         )
@@ -43,19 +50,13 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """The tutorial's D: prod(shape) -> width -> width -> 1 logit."""
+    """The tutorial's D: prod(shape) -> width -> width -> 1 logit (`depth` hidden layers)."""
 
-    def __init__(self, shape: tuple[int, ...], width: int = 128, *,
+    def __init__(self, shape: tuple[int, ...], width: int = 128, *, depth: int = 2,
                  rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
         super().__init__()
         kw = dict(rng=rng, dtype=dtype)
-        self.net = nn.Sequential(
-            nn.Linear(math.prod(shape), width, **kw),
-            nn.LeakyReLU(0.2),
-            nn.Linear(width, width, **kw),
-            nn.LeakyReLU(0.2),
-            nn.Linear(width, 1, **kw),
-        )
+        self.net = nn.Sequential(*_hidden(math.prod(shape), width, depth, "leaky_relu", kw), nn.Linear(width, 1, **kw))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.reshape(x.shape[0], -1)).reshape(-1)  # [B, prod(shape)] -> [B, 1] -> [B]

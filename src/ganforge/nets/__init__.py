@@ -126,7 +126,8 @@ def build_nets(spec: Spec, cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
 
 @ARCHS.register("mlp")
 def _mlp(spec: Spec, cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
-    g = MLPGenerator(cfg.z_dim, spec.shape, cfg.g_width or 128, image=spec.kind == "image", depth=cfg.depth)
+    g = MLPGenerator(cfg.z_dim, spec.shape, cfg.g_width or 128, image=spec.kind == "image", depth=cfg.depth,
+                     activation=cfg.g_activation)
     d = MLPDiscriminator(spec.shape, cfg.d_width or 128, depth=cfg.depth)
     return g, d
 

@@ -10,20 +10,24 @@ import torch
 import torch.nn as nn
 
 
-def _hidden(n_in: int, width: int, depth: int) -> list[nn.Module]:
-    """`depth` hidden layers of `width` units: Linear + LeakyReLU(0.2) each."""
+def _hidden(n_in: int, width: int, depth: int, activation: str = "leaky_relu") -> list[nn.Module]:
+    """`depth` hidden layers of `width` units: Linear + LeakyReLU(0.2) (or ReLU) each."""
     layers: list[nn.Module] = []
     for i in range(depth):
-        layers += [nn.Linear(n_in if i == 0 else width, width), nn.LeakyReLU(0.2)]
+        act = nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.2)
+        layers += [nn.Linear(n_in if i == 0 else width, width), act]
     return layers
 
 
 class MLPGenerator(nn.Module):
-    def __init__(self, z_dim: int, shape: tuple[int, ...], width: int = 128, image: bool = True, depth: int = 2) -> None:
+    def __init__(self, z_dim: int, shape: tuple[int, ...], width: int = 128, image: bool = True, depth: int = 2,
+                 activation: str = "leaky_relu") -> None:
+        """`activation` "relu" lets G flatten whole regions of z onto one point (PacGAN's G on the 2-D
+        mixtures uses ReLU): the samples between two modes thin out (docs/presets.md)."""
         super().__init__()
         self.z_dim, self.shape = z_dim, tuple(shape)
         self.net = nn.Sequential(
-            *_hidden(z_dim, width, depth),
+            *_hidden(z_dim, width, depth, activation),
             nn.Linear(width, math.prod(shape)),
             nn.Tanh() if image else nn.Identity(),  # images live in [-1, 1]; points are unbounded
         )

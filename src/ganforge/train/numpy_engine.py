@@ -66,7 +66,6 @@ def check_numpy_config(cfg: Config) -> None:
         raise no(f"--device {t.device}", " (it runs on the CPU)")
     unsupported = {
         "model.conditioning": m.conditioning != "none",
-        "model.depth (other than 2)": m.depth != 2,
         "model.spectral_norm_d": m.spectral_norm_d,
         "model.spectral_norm_g": m.spectral_norm_g,
         "model.attention": m.attention is not None,
@@ -93,8 +92,9 @@ def build_numpy_nets(spec: Spec, arch: str, cfg: Config, rng: np.random.Generato
     """(G, D) on the numpy engine with the torch nets' module paths (same state_dict keys)."""
     m = cfg.model
     if arch == "mlp":
-        G = MLPGenerator(m.z_dim, spec.shape, m.g_width or 128, image=spec.kind == "image", rng=rng)
-        return G, MLPDiscriminator(spec.shape, m.d_width or 128, rng=rng)
+        G = MLPGenerator(m.z_dim, spec.shape, m.g_width or 128, image=spec.kind == "image", depth=m.depth,
+                         activation=m.g_activation, rng=rng)
+        return G, MLPDiscriminator(spec.shape, m.d_width or 128, depth=m.depth, rng=rng)
     if spec.kind != "image":
         raise GanforgeError("architecture 'dcgan' makes images; for 2-D points (toy2d) use --arch mlp")
     c, h, w = spec.shape
