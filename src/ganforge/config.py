@@ -639,8 +639,12 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {}
 
-# The recipe a data set gets when no --preset is given (other data sets: the dataclass defaults).
-DATA_RECIPES = {"toy2d-ring": "toy2d", "toy2d-grid": "toy2d", "digits": "demo"}
+# The recipe a data set gets when no --preset is given, per engine (other data sets: the dataclass defaults).
+# The numpy engine has no R1/R2 and no relativistic loss, so its toy2d runs keep the plain toy2d recipe.
+DATA_RECIPES = {
+    "torch": {"toy2d-ring": "r3gan", "toy2d-grid": "r3gan", "digits": "demo"},
+    "numpy": {"toy2d-ring": "toy2d", "toy2d-grid": "toy2d", "digits": "demo"},
+}
 
 
 def register_preset(name: str, summary: str, overrides: dict[str, Any],
@@ -661,7 +665,8 @@ def get_preset(name: str) -> Preset:
 
 def with_recipe(layers: Callable[[Config], Any], preset: Optional[str] = None, base: Optional[Config] = None) -> Config:
     """`base` (defaults if None) < the preset and its part for the final data set < `layers(cfg)` (what the
-    user gave: files, flags, --set). A new config without a preset gets its data set's recipe (DATA_RECIPES)."""
+    user gave: files, flags, --set). A new config without a preset gets its data set's recipe for its engine
+    (DATA_RECIPES)."""
 
     def build(recipe: Optional[Preset], dataset: Optional[str]) -> Config:
         cfg = (base or Config()).copy()
@@ -676,11 +681,12 @@ def with_recipe(layers: Callable[[Config], Any], preset: Optional[str] = None, b
     recipe = get_preset(preset) if preset else None
     log.disabled = True  # a first pass only finds the data set: its warnings come again in the second
     try:
-        dataset = build(recipe, None).data.dataset
+        first = build(recipe, None)
     finally:
         log.disabled = False
-    if recipe is None and base is None and dataset in DATA_RECIPES:
-        recipe = get_preset(DATA_RECIPES[dataset])
+    dataset, recipes = first.data.dataset, DATA_RECIPES.get(first.train.engine, {})
+    if recipe is None and base is None and dataset in recipes:
+        recipe = get_preset(recipes[dataset])
     return build(recipe, dataset)
 
 
@@ -835,7 +841,7 @@ register_preset(
 
 # Modern baselines (issue 12): R3GAN and PacGAN, each with its budget per kind of data (2 CPU cores).
 _TOY2D_BUDGET = {
-    "model": {"z_dim": 16, "g_width": 256, "d_width": 256, "depth": 4},
+    "model": {"z_dim": 16, "g_width": 256, "d_width": 256, "depth": 4, "g_activation": "relu"},
     "train": {"steps": 4000, "batch_size": 256},
     "log": {"sample_every": 500, "checkpoint_every": 1000},
 }

@@ -328,3 +328,26 @@ def test_a_section_check_uses_the_prefix_it_is_given():
         OptimConfig(betas=(0.5, 1.5)).check("d_optim")
     with pytest.raises(GanforgeError, match=r"^train\.n_dis \(--n-dis\) must be positive, got 0$"):
         TrainConfig(n_dis=0).check("train")
+
+
+@pytest.mark.parametrize(
+    "sets, recipe",
+    [
+        ({"data.dataset": "toy2d-ring"}, "r3gan"),
+        ({"data.dataset": "toy2d-grid"}, "r3gan"),
+        ({"data.dataset": "toy2d-ring", "train.engine": "numpy"}, "toy2d"),  # no R1/R2, no rpgan on numpy
+        ({"data.dataset": "digits"}, "demo"),
+        ({"data.dataset": "digits", "train.engine": "numpy"}, "demo"),
+        ({"data.dataset": "fashion-mnist"}, None),
+    ],
+)
+def test_without_a_preset_each_data_set_gets_its_recipe_for_its_engine(sets, recipe):
+    from ganforge.config import DATA_RECIPES, with_recipe
+
+    cfg = with_recipe(lambda c: [set_value(c, k, v) for k, v in sets.items()])
+    assert cfg.preset == recipe
+    assert set(DATA_RECIPES) == {"torch", "numpy"}
+    if recipe == "r3gan":  # the recipe's budget for points, then what the user gave
+        assert (cfg.objective.name, cfg.model.depth, cfg.model.g_activation) == ("rpgan", 4, "relu")
+    user = with_recipe(lambda c: [set_value(c, k, v) for k, v in {**sets, "model.depth": 3}.items()])
+    assert user.model.depth == 3
