@@ -166,10 +166,14 @@ class ACConfig:
     """objective.ac: AC-GAN's auxiliary classifier (model.conditioning acgan)."""
 
     weight: float = 1.0  # weight of the auxiliary classification loss
+    # D's step also teaches its classifier the labels G was given (the paper: 1). 0: it learns from real
+    # images only, so G cannot pass with images whose class only D's classifier sees (docs/presets.md).
+    fake_weight: float = 1.0
 
     def check(self, prefix: str = "objective.ac") -> None:
         """Range checks of this section; GanforgeError naming the first bad key."""
         _non_negative(f"{prefix}.weight", self.weight)
+        _non_negative(f"{prefix}.fake_weight", self.fake_weight)
 
 
 @dataclass
@@ -855,14 +859,14 @@ _R3GAN = {
 _R3GAN_DATA = {
     "points": {**_TOY2D_BUDGET, **_both({"name": "adam", "lr": 2e-3, "betas": [0.0, 0.9], "beta2_final": 0.99,
                                          "schedule": "cosine", "min_lr_factor": 0.0}),
-               "train": {**_TOY2D_BUDGET["train"], "ema_decay": None, "ema_rampup": False}},
+               "train": {**_TOY2D_BUDGET["train"], "steps": 10000, "ema_decay": None, "ema_rampup": False}},
     "digits": {"model": {"g_width": 32, "d_width": 32}, "train": {"steps": 1500, "batch_size": 64}},
     "images": {"model": {"g_width": 32, "d_width": 32}, "train": {"steps": 3000, "batch_size": 64}},
 }
 register_preset(
     "r3gan",
     "R3GAN (Huang et al. 2024): relativistic pairing loss, R1 + R2 (gamma 0.1 -> 0.01), modern ResNet, Adam betas "
-    "(0, 0.9 -> 0.99), lr 2e-4 -> 5e-5, EMA with ramp-up; toy2d: a 4-layer MLP",
+    "(0, 0.9 -> 0.99), lr 2e-4 -> 5e-5, EMA with ramp-up; toy2d: a 4-layer ReLU MLP, 10,000 steps",
     _R3GAN,
     _R3GAN_DATA,
 )
@@ -874,7 +878,7 @@ register_preset(
 )
 register_preset(
     "pacgan",
-    "PacGAN2 (Lin et al. 2018): D judges packs of 2 samples (model.pack); DCGAN nets and loss; toy2d: a 4-layer MLP",
+    "PacGAN2 (Lin et al. 2018): D judges packs of 2 samples (model.pack); DCGAN nets and loss; toy2d: a 4-layer ReLU MLP",
     {
         "model": {"image_arch": "dcgan", "pack": 2},
         "objective": {"name": "ns"},

@@ -59,3 +59,46 @@ def test_objective_reports_losses_and_d_outputs():
     assert G.weight.grad is not None and D[0].weight.grad is not None
     with pytest.raises(ValueError, match="unknown objective 'wgan-div'.*valid: " + ", ".join(OBJECTIVES.names())):
         OBJECTIVES.get("wgan-div")
+
+
+class _AuxD(torch.nn.Module):
+    """A linear D with a linear classifier head (forward_aux: logits [B], class logits [B, K])."""
+
+    def __init__(self):
+        super().__init__()
+        self.adv, self.cls = torch.nn.Linear(2, 1).double(), torch.nn.Linear(2, 3).double()
+
+    def forward_aux(self, x, y):
+        return self.adv(x).flatten(), self.cls(x)
+
+
+class _LabelG(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin, self.emb = torch.nn.Linear(4, 2).double(), torch.nn.Embedding(3, 2).double()
+
+    def forward(self, z, y):
+        return self.lin(z) + self.emb(y)
+
+
+@pytest.mark.parametrize("fake_weight", [1.0, 0.0, 0.5])
+def test_acgan_fake_weight_scales_what_ds_classifier_learns_from_generated_images(fake_weight):
+    """D's step: adversarial loss + weight * CE(real) + fake_weight * weight * CE(fake); the oracle is
+    autograd of that formula written out. fake_weight 0: D's classifier learns from real images only."""
+    from ganforge.config import ACConfig
+
+    torch.manual_seed(0)
+    G, D = _LabelG(), _AuxD()
+    obj = build_objective(ObjectiveConfig(name="ns", ac=ACConfig(weight=2.0, fake_weight=fake_weight)))
+    obj.conditioning = "acgan"  # what setup() reads from model.conditioning
+    real, z, y = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 1, 0])
+    G.requires_grad_(False)
+    obj.accumulate_gradients("D", G, D, real, y, z)
+    got = D.cls.weight.grad.clone()
+    D.zero_grad(set_to_none=True)
+    fake = G(z, y)
+    ce = torch.nn.functional.cross_entropy
+    expect = losses.gan_d(real_logits=D.adv(real).flatten(), fake_logits=D.adv(fake).flatten())
+    expect = expect + 2.0 * ce(D.cls(real), y) + fake_weight * 2.0 * ce(D.cls(fake), y)
+    expect.backward()
+    torch.testing.assert_close(got, D.cls.weight.grad, rtol=1e-12, atol=1e-15)

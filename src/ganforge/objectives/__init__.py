@@ -121,13 +121,14 @@ class AdversarialObjective(Objective):
             return _at_least_fp32(logits), (_at_least_fp32(aux) if aux is not None else None)
         return _at_least_fp32(D(x) if y is None else D(x, y)), None
 
-    def aux_loss(self, aux: Optional[torch.Tensor], y: Optional[torch.Tensor], G: nn.Module, z: torch.Tensor, real: bool) -> torch.Tensor:
-        """AC-GAN's classification loss and, on generated images, InfoGAN's Q loss (0 when neither)."""
+    def aux_loss(self, aux: Optional[torch.Tensor], y: Optional[torch.Tensor], G: nn.Module, z: torch.Tensor, real: bool,
+                 ac_scale: float = 1.0) -> torch.Tensor:
+        """AC-GAN's classification loss (times `ac_scale`) and, on generated images, InfoGAN's Q loss (0 when neither)."""
         total = torch.zeros((), device=z.device)
         if aux is None:
             return total
-        if self.conditioning == "acgan" and y is not None:
-            total = total + self.cfg.ac.weight * losses.class_ce(logits=aux, labels=y)
+        if self.conditioning == "acgan" and y is not None and ac_scale > 0:
+            total = total + ac_scale * self.cfg.ac.weight * losses.class_ce(logits=aux, labels=y)
         if any(self.info) and not real:
             n_cat, n_cont = self.info
             cat, cont = G.codes(z)
@@ -167,7 +168,8 @@ class AdversarialObjective(Objective):
             fake_logits, fake_aux = self.score(D, fake, y)
             loss = type(self).d_loss(real_logits=real_logits, fake_logits=fake_logits)
             stats.report("loss/D", loss.detach())
-            loss = loss + self.aux_loss(real_aux, y, G, z, real=True) + self.aux_loss(fake_aux, y, G, z, real=False)
+            loss = (loss + self.aux_loss(real_aux, y, G, z, real=True)
+                    + self.aux_loss(fake_aux, y, G, z, real=False, ac_scale=self.cfg.ac.fake_weight))
             loss = loss + self.penalty(D, real, fake, y)
             loss.backward()
             self.d_steps += 1
