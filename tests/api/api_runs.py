@@ -29,7 +29,7 @@ def _train(factory: Any, name: str, config: dict[str, Any], preset: str | None =
 @pytest.fixture(scope="session")
 def plain_run(tmp_path_factory) -> Path:
     """An unconditional DCGAN on 8x8 digits."""
-    return _train(tmp_path_factory, "plain", TINY)
+    return _train(tmp_path_factory, "plain", tiny(model={"arch": "dcgan"}))
 
 
 @pytest.fixture(scope="session")

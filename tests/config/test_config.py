@@ -118,7 +118,7 @@ def test_all_keys_lists_dotted_leaves():
 
 NEW_OBJECTIVE_KEYS = ["objective.name", "objective.wgan.clip", "objective.gp.weight", "objective.r1.gamma", "objective.r1.every",
                       "objective.r1.gamma_final", "objective.r2.gamma", "objective.r2.every", "objective.r2.gamma_final",
-                      "objective.ac.weight", "objective.info.weight", "objective.began.gamma", "objective.began.lambda_k"]
+                      "objective.ac.weight", "objective.ac.fake_weight", "objective.info.weight", "objective.began.gamma", "objective.began.lambda_k"]
 # A value other than the default for every old key (a migration that drops the value is caught).
 OLD_VALUES = {"objective.n_dis": 3, "objective.clip": 0.05, "objective.gp_lambda": 5.0, "objective.r1_gamma": 2.0,
               "objective.r1_every": 4, "objective.ac_weight": 0.5, "objective.info_weight": 2.0,
@@ -337,7 +337,7 @@ def test_a_section_check_uses_the_prefix_it_is_given():
         ({"data.dataset": "toy2d-grid"}, "r3gan"),
         ({"data.dataset": "toy2d-ring", "train.engine": "numpy"}, "toy2d"),  # no R1/R2, no rpgan on numpy
         ({"data.dataset": "digits"}, "demo"),
-        ({"data.dataset": "digits", "train.engine": "numpy"}, "demo"),
+        ({"data.dataset": "digits", "train.engine": "numpy"}, "dcgan"),  # no hinge, no ResNet on numpy
         ({"data.dataset": "fashion-mnist"}, None),
     ],
 )

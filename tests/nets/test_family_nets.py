@@ -166,7 +166,8 @@ TINY = ["--steps", "1", "--batch-size", "4", "--z-dim", "8", "--set", "model.g_w
         (["--dataset", "digits", "--set", "model.info_cat=10"], r"z_dim \(8\) must exceed"),
         (["--dataset", "digits", "--set", "train.diffaugment=flip"], "unknown policy 'flip'"),
         (["--dataset", "digits", "--set", "train.ema_decay=1.5"], r"ema_decay must be in \[0, 1\)"),
-        (["--dataset", "digits", "--set", "model.conditioning=acgan", "--set", "model.g_conditioning=cbn"], "needs --arch resnet"),
+        (["--dataset", "digits", "--arch", "dcgan", "--set", "model.conditioning=acgan", "--set", "model.g_conditioning=cbn"],
+         "needs --arch resnet"),
     ],
 )
 def test_bad_combinations_exit_2_before_the_run_directory(tmp_path, run_cli, args, message):

@@ -12,7 +12,7 @@ def test_tensorboard_events_match_stats_jsonl(run_cli, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    code, _, err = run_cli("train", "--steps", "4", "--batch-size", "8", "--z-dim", "4", "--set", "model.g_width=8",
+    code, _, err = run_cli("train", "--preset", "dcgan", "--steps", "4", "--batch-size", "8", "--z-dim", "4", "--set", "model.g_width=8",
                            "--set", "model.d_width=8", "--set", "data.max_items=32", "--set", "log.log_every=2", "--set", "log.grad_every=2",
                            "--set", "log.sample_every=2", "--tensorboard", "--no-report", "--quiet", "--out", out)
     assert code == 0, err

@@ -35,7 +35,7 @@ def trained(tmp_path_factory) -> Path:
     from ganforge.cli import main
 
     run = tmp_path_factory.mktemp("hostile") / "run"
-    assert main(["train", "--steps", "2", "--out", str(run), *TINY]) == 0
+    assert main(["train", "--steps", "2", "--out", str(run), "--arch", "dcgan", *TINY]) == 0
     return run
 
 

@@ -163,7 +163,8 @@ def _to_old_layout(data: dict) -> dict:
         data["objective"][old.split(".", 1)[1]] = section.pop(leaf)
     for name in ("wgan", "gp", "r1", "ac", "info", "began"):
         rest = data["objective"].pop(name)
-        assert rest in ({}, {"gamma_final": None}), rest  # keys added after the old layout (R3GAN's ramp) at default
+        # keys added after the old layout (R3GAN's ramp, AC-GAN's fake_weight), at their defaults
+        assert rest in ({}, {"gamma_final": None}, {"fake_weight": 1.0}), rest
     data["objective"].pop("r2")  # added after the old layout, at its defaults
     return data
 

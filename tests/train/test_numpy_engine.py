@@ -16,6 +16,7 @@ from ganforge.metrics.modes import toy2d_modes
 from ganforge.nets import build_nets
 from ganforge.run import load_checkpoint
 from ganforge.train import Trainer as NumpyTrainer
+from ganforge.config import DATA_RECIPES
 from ganforge.train.numpy_engine import build_numpy_nets, to_torch
 from ganforge.train.optim import clip_gradients, lr_at, set_lr
 from ganforge.run import read_stats
@@ -208,7 +209,8 @@ def test_cli_numpy_engine_on_digits_writes_a_run_that_ganforge_sample_reads(tmp_
 
 @pytest.mark.parametrize("dataset, layer", [("toy2d-ring", "net.4"), ("digits", "net.3")])
 def test_cli_numpy_stats_keys_match_the_torch_trainer(tmp_path, run_cli, dataset, layer):
-    args = ["train", "--dataset", dataset, "--steps", "2", *TINY]
+    recipe = DATA_RECIPES["numpy"][dataset]  # the torch run gets the numpy engine's recipe, named
+    args = ["train", "--dataset", dataset, "--preset", recipe, "--steps", "2", *TINY]
     assert run_cli(*args, "--engine", "numpy", "--out", tmp_path / "np")[0] == 0
     assert run_cli(*args, "--engine", "torch", "--out", tmp_path / "pt")[0] == 0
     a, b = read_stats(tmp_path / "np" / "stats.jsonl")[-1], read_stats(tmp_path / "pt" / "stats.jsonl")[-1]
