@@ -825,6 +825,8 @@ register_preset(
         "objective": {"name": "ns"},
         **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
     },
+    # 28x28 and larger: Fashion-MNIST's class accuracy is 0.90 of real at 2,000 steps, 0.94 at 3,000
+    {"digits": {}, "images": {"train": {"steps": 3000}}},
 )
 register_preset(
     "cgan-projection",
@@ -859,10 +861,15 @@ _R3GAN = {
              "min_lr_factor": 0.25}),
     "train": {"ema_decay": 0.999, "ema_rampup": True},
 }
+_R3GAN_POINTS = {
+    **_TOY2D_BUDGET,
+    **_both({"name": "adam", "lr": 2e-3, "betas": [0.0, 0.9], "beta2_final": 0.99, "schedule": "cosine", "min_lr_factor": 0.0}),
+    "train": {**_TOY2D_BUDGET["train"], "steps": 10000, "ema_decay": None, "ema_rampup": False},
+}
 _R3GAN_DATA = {
-    "points": {**_TOY2D_BUDGET, **_both({"name": "adam", "lr": 2e-3, "betas": [0.0, 0.9], "beta2_final": 0.99,
-                                         "schedule": "cosine", "min_lr_factor": 0.0}),
-               "train": {**_TOY2D_BUDGET["train"], "steps": 10000, "ema_decay": None, "ema_rampup": False}},
+    "points": _R3GAN_POINTS,
+    # 25 modes: 92.7% high quality at 10,000 steps, 95.8% at 20,000 (docs/results.md)
+    "toy2d-grid": {**_R3GAN_POINTS, "train": {**_R3GAN_POINTS["train"], "steps": 20000}},
     "digits": {"model": {"g_width": 32, "d_width": 32}, "train": {"steps": 1500, "batch_size": 64}},
     "images": {"model": {"g_width": 32, "d_width": 32}, "train": {"steps": 3000, "batch_size": 64}},
 }
@@ -877,7 +884,7 @@ register_preset(
     "r3gan-cond",
     "class-conditional R3GAN: the r3gan recipe with a class embedding into G and a projection head in D",
     {**_R3GAN, "model": {**_R3GAN["model"], "conditioning": "projection", "g_conditioning": "embed"}},
-    {k: v for k, v in _R3GAN_DATA.items() if k != "points"},
+    {k: v for k, v in _R3GAN_DATA.items() if k in ("digits", "images")},
 )
 register_preset(
     "pacgan",
