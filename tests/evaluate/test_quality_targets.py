@@ -87,3 +87,12 @@ def test_target_is_reached(target, tmp_path):
     device = "cuda" if target.name in GPU_ONLY else "cpu"
     runs = [bench.train_and_eval(list(target.args), tmp_path / f"seed{s}", seed=s, device=device) for s in SEEDS]
     assert bench.reached(target, runs) == {k: True for k in target.bars}, bench.target_row(target, runs)
+
+
+def test_the_targets_table_end_to_end(tmp_path, capsys, monkeypatch):
+    tiny = bench.Target("tiny", ("--dataset", "toy2d-ring", "--steps", "10"), {"modes_covered": (">=", 9)})
+    monkeypatch.setitem(bench.TARGETS_BY_NAME, "tiny", tiny)
+    assert bench.main(["--targets", "tiny", "--seeds", "0,1", "--threads", "1", "--n", "200", "--out", str(tmp_path)]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny |")]
+    assert len(row) == 1 and "(>= 9: no)" in row[0] and "not yet" in row[0]  # 8 modes at most: never reached
+    assert (tmp_path / "tiny-seed0" / "generator.safetensors").is_file() and (tmp_path / "tiny-seed1").is_dir()
