@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import torch
 
 from ganforge.config import Config, ObjectiveConfig, OptimConfig, set_value
@@ -63,3 +68,13 @@ def train_steps(G, D, real, labels, z_dim, objective="ns", cfg=None, steps=2):
         opt_g.step()
         D.requires_grad_(True)
     return before, {n: p.detach() for n, p in named}
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """benchmarks/NAME.py imported as a module (benchmarks/ is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

@@ -1,25 +1,11 @@
 """benchmarks/quality.py's targets (issue 12): each is a command a user would type, judged by the median
 over seeds; the fast tests check that logic, the slow ones (make test-slow) run each target for 3 seeds."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from helpers import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("quality_benchmark", ROOT / "benchmarks" / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_benchmark()
+bench = load_benchmark("quality")
 
 
 @pytest.mark.parametrize("target", bench.TARGETS, ids=lambda t: t.name)

@@ -1,30 +1,20 @@
 """benchmarks/throughput.py runs and reports what it claims: the reference, ganforge, and each
 --ablate variant with exactly its one speed choice switched (read back from the trainer)."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+
+from helpers import load_benchmark
 
 from ganforge.train import fastpath
 
 import torch
 
 
-def load_benchmark():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
-    spec = importlib.util.spec_from_file_location("throughput_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.skipif(not fastpath.bf16_supported(torch.device("cpu")), reason="the CPU defaults differ without native bf16")
 def test_throughput_json_with_ablations(capsys):
-    bench = load_benchmark()
+    bench = load_benchmark("throughput")
     assert bench.main(["--steps", "1", "--rounds", "1", "--json", "--ablate"]) == 0
     result = json.loads(capsys.readouterr().out)
     rows = {r["who"]: r for r in result["rows"]}
