@@ -53,6 +53,44 @@ def test_zero_weights_and_no_change_give_zero_not_nan():
     assert float(layer_update_ratios(net, before, "update/D")["update/D/root"]) == 0.0
 
 
+def test_a_zero_initialised_layer_that_moves_counts_zero_not_infinity():
+    """R3GAN's fix-up convs start at zero: their first update has no relative size; an infinite ratio raised a
+    false exploding-update alarm at every r3gan run's first logged step."""
+    net = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2, bias=False))
+    nn.init.zeros_(net[1].weight)
+    before = snapshot(net)
+    with torch.no_grad():
+        net[1].weight.add_(0.5)
+        net[0].weight.mul_(3.0)  # a layer with weights: its ratio stays what it is (||3w - w|| / ||w|| = 2 on the weight)
+    u = {k: float(v) for k, v in layer_update_ratios(net, before, "update/G").items()}
+    assert u["update/G/1"] == 0.0
+    w0 = _norm(before["0"][0], before["0"][1])
+    assert u["update/G/0"] == pytest.approx(_norm(2 * before["0"][0]) / w0, rel=1e-6)
+    # the network as a whole had weights: its ratio counts the zero layer's move too
+    moved = _norm(2 * before["0"][0], net[1].weight)
+    assert u["update/G/total"] == pytest.approx(moved / w0, rel=1e-6)
+
+
+def test_a_spectral_normed_layer_is_one_layer_with_its_weight():
+    """torch's spectral norm moves the weight into `parametrizations.weight.original`: it still counts with its
+    layer, so the layer's update ratio is not its zero-initialised bias's alone."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    torch.manual_seed(0)
+    net = nn.Sequential(spectral_norm(nn.Linear(3, 4)), nn.ReLU(), nn.Linear(4, 1))
+    nn.init.zeros_(net[0].bias)
+    net(torch.randn(5, 3)).pow(2).mean().backward()
+    g = {k: float(v) for k, v in layer_grad_norms(net, "grad/D").items()}
+    assert set(g) == {"grad/D/0", "grad/D/2", "grad/D/total"}
+    orig = net[0].parametrizations.weight.original
+    assert g["grad/D/0"] == pytest.approx(_norm(orig.grad, net[0].bias.grad), rel=1e-6)
+    before = snapshot(net)
+    torch.optim.SGD(net.parameters(), lr=0.1).step()
+    u = {k: float(v) for k, v in layer_update_ratios(net, before, "update/D").items()}
+    step = _norm(orig - before["0"][1], net[0].bias - before["0"][0])
+    assert u["update/D/0"] == pytest.approx(step / _norm(before["0"][1]), rel=1e-5) and u["update/D/0"] < 1
+
+
 def test_trainer_writes_grad_weight_update_with_the_same_layer_names(tmp_path):
     lr = 0.05
     cfg = tiny_config(**{"g_optim.name": "sgd", "g_optim.lr": lr, "log.log_every": 1, "log.grad_every": 1})

@@ -1,11 +1,13 @@
 """Gradient flow per layer: gradient norm, weight norm and update-to-weight ratio.
 
 Every module that owns parameters is one "layer", named by its path in the network
-(`named_modules()`, "root" for the network itself). Keys written to stats.jsonl:
+(`named_modules()`, "root" for the network itself); a parametrized weight (spectral norm's
+`parametrizations.weight.original`) counts with its layer, so a spectral-normed conv is one layer
+whose update ratio is not that of its zero-initialised bias alone. Keys written to stats.jsonl:
 
     grad/<G|D>/<layer>    ||dL/dw|| of the layer's own parameters (before clipping)
     weight/<G|D>/<layer>  ||w|| after the optimiser step
-    update/<G|D>/<layer>  ||w_after - w_before|| / ||w_before|| for that optimiser step
+    update/<G|D>/<layer>  ||w_after - w_before|| / ||w_before|| for that optimiser step (0 if w_before = 0)
     grad|weight|update/<G|D>/total   the same over the whole network
 
 Both engines report through these functions: torch networks as device tensors, the numpy engine's
@@ -19,6 +21,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.nn.utils import parametrize
 
 from .. import stats
 
@@ -31,7 +34,11 @@ class _TorchOps:
     @staticmethod
     def layers(net: nn.Module) -> Iterator[tuple[str, list[Any]]]:
         for name, module in net.named_modules():
+            if isinstance(module, parametrize.ParametrizationList):
+                continue  # its `original` (e.g. spectral norm's weight) belongs to the layer it parametrizes
             params = list(module.parameters(recurse=False))
+            if parametrize.is_parametrized(module):  # [bias, ...] + [weight_orig]: one layer, as without
+                params += [p for plist in module.parametrizations.values() for p in plist.parameters(recurse=False)]
             if params:
                 yield name or "root", params
 
@@ -44,7 +51,8 @@ class _TorchOps:
 
     sqrt = staticmethod(lambda x: x.sqrt())
     total = staticmethod(lambda squares: torch.stack(squares).sum().sqrt())
-    floor = staticmethod(lambda x, tiny: x.clamp_min(tiny))
+    # ||delta|| / ||w_before||, 0 where w_before is all zeros (no host sync)
+    ratio = staticmethod(lambda d, w: torch.where(w > 0, d / w.clamp_min(torch.finfo(torch.float32).tiny), torch.zeros_like(d)))
 
 
 class _NumpyOps:
@@ -66,7 +74,7 @@ class _NumpyOps:
 
     sqrt = staticmethod(lambda x: x ** 0.5)
     total = staticmethod(lambda squares: sum(squares) ** 0.5)
-    floor = staticmethod(lambda x, tiny: max(x, tiny))
+    ratio = staticmethod(lambda d, w: d / w if w > 0 else 0.0)
 
 
 def _ops(net: Any) -> Any:
@@ -109,7 +117,9 @@ def snapshot(net: Any) -> Snapshot:
 
 
 def layer_update_ratios(net: Any, before: Snapshot, prefix: str) -> dict[str, Any]:
-    """||w_after - w_before|| / ||w_before|| per layer and in total (0/0 is reported as 0)."""
+    """||w_after - w_before|| / ||w_before|| per layer and in total. A layer whose weights were all zero before
+    the step (zero-initialised: R3GAN's fix-up convs, a bias on its own) has no relative update; it counts 0
+    rather than the infinity that would raise a false exploding-update alarm at the first logged step."""
     ops = _ops(net)
     deltas, weights = {}, {}
     for name, params in ops.layers(net):
@@ -118,10 +128,9 @@ def layer_update_ratios(net: Any, before: Snapshot, prefix: str) -> dict[str, An
             continue
         deltas[name] = ops.sq([ops.value(p) - o for p, o in zip(params, old)])
         weights[name] = ops.sq(old)
-    tiny = float(torch.finfo(torch.float32).tiny)
-    out = {f"{prefix}/{name}": ops.sqrt(deltas[name]) / ops.floor(ops.sqrt(weights[name]), tiny) for name in deltas}
+    out = {f"{prefix}/{name}": ops.ratio(ops.sqrt(deltas[name]), ops.sqrt(weights[name])) for name in deltas}
     if deltas:
-        out[f"{prefix}/total"] = ops.total(list(deltas.values())) / ops.floor(ops.total(list(weights.values())), tiny)
+        out[f"{prefix}/total"] = ops.ratio(ops.total(list(deltas.values())), ops.total(list(weights.values())))
     return out
 
 
