@@ -12,8 +12,8 @@ from ..metrics import class_coverage, fid, inception_score, kid, memorisation, n
 from ..metrics import stacked_modes, toy2d_modes
 from ..report import save_grid
 from ..run import RunDir
-from .groups import EvalContext, MetricGroup, Result, metric_group
 from .core import generate_n
+from .groups import EvalContext, MetricGroup, Result, metric_group
 from .real import cached, extract, real_key, stacked_digits
 
 KID_SUBSETS, KID_SUBSET_SIZE, PRDC_K = 100, 1000, 5
