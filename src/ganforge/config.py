@@ -84,7 +84,9 @@ class ModelConfig:
     g_activation: str = "leaky_relu"  # mlp: G's hidden activation, leaky_relu (slope 0.2) | relu
     # The GAN family (ganforge.nets): labels, layers and heads.
     conditioning: str = "none"  # none | concat (cGAN) | projection (projection D) | acgan (auxiliary classifier)
-    g_conditioning: str = "auto"  # how labels enter G: auto (cbn for resnet, else embed) | embed | cbn
+    # how labels enter G: auto (cbn for resnet, else embed) | embed (concatenated to z) | mul (z times a label
+    # embedding: G cannot keep the label and drop its noise) | cbn (conditional batch norm, resnet)
+    g_conditioning: str = "auto"
     num_classes: Optional[int] = None  # resolved from the data set when conditioning is on
     spectral_norm_d: bool = False  # spectral normalisation on every D weight
     spectral_norm_g: bool = False  # ... and on G's
@@ -842,10 +844,13 @@ register_preset(
 )
 register_preset(
     "acgan",
-    "AC-GAN (Odena et al. 2017): DCGAN nets, label embedding into G, an auxiliary classifier on D's trunk",
+    "AC-GAN (Odena et al. 2017): DCGAN nets, z times a label embedding into G, an auxiliary classifier on D's "
+    "trunk that learns from real images",
     {
-        "model": {"image_arch": "dcgan", "conditioning": "acgan"},
-        "objective": {"name": "ns", "ac": {"weight": 1.0}},
+        # concatenated labels: every class one image (Fashion-MNIST class accuracy 0.007 of real); z times the
+        # label (the reference code's input) and a classifier taught on real images only: 0.93 (docs/presets.md)
+        "model": {"image_arch": "dcgan", "conditioning": "acgan", "g_conditioning": "mul"},
+        "objective": {"name": "ns", "ac": {"weight": 1.0, "fake_weight": 0.0}},
         **_both({"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}),
     },
 )

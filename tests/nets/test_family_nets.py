@@ -80,7 +80,8 @@ def test_spectral_norm_bounds_every_d_layer_and_is_optional_on_g():
 @pytest.mark.parametrize(
     "arch, conditioning, g_cond",
     [("dcgan", "concat", "auto"), ("mlp", "concat", "auto"), ("dcgan", "projection", "auto"), ("resnet", "projection", "cbn"),
-     ("resnet", "concat", "embed"), ("dcgan", "acgan", "auto"), ("resnet", "acgan", "auto")],
+     ("resnet", "concat", "embed"), ("dcgan", "acgan", "auto"), ("resnet", "acgan", "auto"), ("dcgan", "acgan", "mul"),
+     ("mlp", "concat", "mul")],
 )
 def test_conditional_nets_use_the_labels_and_train(arch, conditioning, g_cond):
     torch.manual_seed(0)
@@ -104,6 +105,23 @@ def test_conditional_nets_use_the_labels_and_train(arch, conditioning, g_cond):
         _, aux = D.forward_aux(x, y)
         assert aux.shape == (12, 3)
     assert_all_updated(before, after)
+
+
+def test_multiplied_label_embedding_scales_every_noise_entry():
+    """g_conditioning=mul: G's base sees z * embed(y), the same width as z (no extra inputs), so a class's
+    image still moves with its noise."""
+    mc = ModelConfig(arch="dcgan", z_dim=8, g_width=8, d_width=8, conditioning="acgan", g_conditioning="mul", num_classes=3)
+    G, _ = build_nets(Spec("image", (1, 8, 8), num_classes=3), mc)
+    assert G.multiply and G.embed.weight.shape == (3, 8)
+    assert G.base.net[0].in_channels == 8  # (embed would make it 8 + 8)
+    seen = []
+    G.base.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    z, y = torch.randn(5, 8), torch.tensor([0, 1, 2, 1, 0])
+    G(z, y)
+    torch.testing.assert_close(seen[0], z * G.embed.weight[y], rtol=0, atol=0)
+    G.eval()
+    a, b = G(torch.randn(2, 8), torch.tensor([1, 1]))
+    assert not torch.allclose(a, b)  # one class, two noises -> two images
 
 
 def test_infogan_codes_from_gaussian_noise_are_uniform():

@@ -99,10 +99,13 @@ def test_preset_beats_its_untrained_start(tmp_path, digits, name):
 
 
 def test_acgan_samples_are_of_the_requested_class(tmp_path, digits):
-    _, before, after = train_preset("acgan", 150, 16, tmp_path, digits)
+    # z times the label and a classifier taught on real images: classes come later than with concatenated
+    # labels (measured, seeds 0 and 1: 0.28 and 0.35 at 150 steps, 0.50 and 0.61 at 300, 0.92 and 0.90 at 600
+    # steps width 32), but G keeps its noise (the concatenated recipe drew one image per class)
+    _, before, after = train_preset("acgan", 300, 16, tmp_path, digits)
     assert before["class_acc"] < 0.2  # untrained: chance
-    assert after["class_acc"] > 0.8
-    assert after["fid"] < 0.7 * before["fid"]
+    assert after["class_acc"] > 0.4
+    assert after["fid"] < 0.5 * before["fid"]
 
 
 def test_cgan_samples_are_of_the_requested_class(tmp_path, digits):

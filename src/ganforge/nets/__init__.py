@@ -57,13 +57,16 @@ def resolve_labels(cfg: ModelConfig, spec: Spec, dataset: str = "this data set")
     cfg.num_classes = spec.num_classes
 
 
+G_CONDITIONING = ("auto", "embed", "mul", "cbn")
+
+
 def g_conditioning(arch: str, cfg: ModelConfig) -> str:
-    """How labels enter G: none | embed (concatenated to z) | cbn (conditional batch norm)."""
+    """How labels enter G: none | embed (concatenated to z) | mul (z times a label embedding) | cbn (conditional batch norm)."""
     if cfg.conditioning == "none":
         return "none"
     kind = cfg.g_conditioning
-    if kind not in ("auto", "embed", "cbn"):
-        raise unknown_name("model.g_conditioning", kind, ("auto", "embed", "cbn"))
+    if kind not in G_CONDITIONING:
+        raise unknown_name("model.g_conditioning", kind, G_CONDITIONING)
     if kind == "auto":
         return "cbn" if arch == "resnet" else "embed"
     if kind == "cbn" and arch != "resnet":
@@ -110,8 +113,8 @@ def build_nets(spec: Spec, cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
     if cfg.pack > 1:  # PacGAN: D built for K*C channels (2K coordinates) judges packs of K samples
         _, D = factory(packed_spec(spec, cfg.pack), cfg)
         D = PackedDiscriminator(D, cfg.pack)
-    if g_kind == "embed":
-        G = LabelledGenerator(G, K, embed_dim)
+    if g_kind in ("embed", "mul"):
+        G = LabelledGenerator(G, K, embed_dim if g_kind == "embed" else cfg.z_dim, multiply=g_kind == "mul")
     if cfg.info_cat or cfg.info_cont:
         G = InfoGenerator(G, cfg.z_dim, cfg.info_cat, cfg.info_cont)
     aux = (K if cfg.conditioning == "acgan" else 0) + cfg.info_cat + cfg.info_cont

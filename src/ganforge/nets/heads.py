@@ -20,16 +20,19 @@ from .layers import default_labels
 
 
 class LabelledGenerator(nn.Module):
-    """G(z, y) = base([z, embed(y)]); y=None gives balanced labels 0..K-1."""
+    """G(z, y) = base([z, embed(y)]), or base(z * embed(y)) with `multiply` (embed_dim = z_dim); y=None
+    gives balanced labels 0..K-1."""
 
-    def __init__(self, base: nn.Module, num_classes: int, embed_dim: int) -> None:
+    def __init__(self, base: nn.Module, num_classes: int, embed_dim: int, multiply: bool = False) -> None:
         super().__init__()
-        self.base, self.num_classes = base, num_classes
+        self.base, self.num_classes, self.multiply = base, num_classes, multiply
         self.embed = nn.Embedding(num_classes, embed_dim)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         if y is None:
             y = default_labels(z.shape[0], self.num_classes, z.device)
+        if self.multiply:  # every entry of z is scaled by the label's: G cannot keep the label and drop z
+            return self.base(z * self.embed(y))  # [B, z]
         return self.base(torch.cat([z, self.embed(y)], dim=1))  # [B, z + e]
 
 
