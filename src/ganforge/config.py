@@ -834,13 +834,17 @@ register_preset(
 )
 register_preset(
     "cgan-projection",
-    "projection cGAN (Miyato & Koyama 2018): ResNet, conditional BN in G, projection D with spectral norm, hinge",
+    "projection cGAN (Miyato & Koyama 2018): ResNet, conditional BN in G, projection D with spectral norm, hinge; "
+    "28x28 and larger: DCGAN nets, z times the label, n_dis 1, 3,000 steps",
     {
         "model": {"image_arch": "resnet", "conditioning": "projection", "g_conditioning": "cbn", "spectral_norm_d": True},
         "objective": {"name": "hinge"},
         "train": {"n_dis": 5},
         **_both({**_ADAM_0_9, "lr": 2e-4}),
     },
+    # the ResNet at 28x28 costs 8 s a step on a CPU core (4.5 h for 2,000 steps at n_dis 5); the projection D
+    # on DCGAN nets: Fashion-MNIST class accuracy 0.94 of real, FID 9x the floor in 3,000 steps (docs/results.md)
+    {"digits": {}, "images": {"model": {"image_arch": "dcgan", "g_conditioning": "mul"}, "train": {"n_dis": 1, "steps": 3000}}},
 )
 register_preset(
     "acgan",
