@@ -93,12 +93,14 @@ class ModelConfig:
     attention: Optional[Union[int, str]] = None  # resnet: SAGAN self-attention at this resolution, or auto
     info_cat: int = 0  # InfoGAN: categories of the categorical code (0: none); carved out of z
     info_cont: int = 0  # InfoGAN: continuous codes, uniform on [-1, 1]; carved out of z
+    info_noise_std: float = 1.0  # InfoGAN: G sees its noise entries times this (ClusterGAN's 0.1: the codes dominate)
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges packs of K samples (1: off); train.batch_size a multiple of it
 
     def check(self, prefix: str = "model") -> None:
         """Range checks of this section; GanforgeError naming the first bad key."""
         for key in ("z_dim", "g_width", "d_width", "depth", "pack"):
             _positive(f"{prefix}.{key}", getattr(self, key))
+        _positive(f"{prefix}.info_noise_std", self.info_noise_std)
         if self.info_cat < 0 or self.info_cont < 0 or self.info_cat == 1:
             raise GanforgeError(
                 f"{prefix}.info_cat must be 0 or >= 2 and {prefix}.info_cont >= 0, got {self.info_cat}, {self.info_cont}"

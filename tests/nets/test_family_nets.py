@@ -2,10 +2,13 @@
 training step each, and every bad combination as a clear error (CLI exit 2, no run directory)."""
 
 
+import dataclasses
+
 import pytest
 import torch
 
 from ganforge.config import Config, ModelConfig
+from ganforge.errors import GanforgeError
 from ganforge.run import Spec
 from ganforge.nets import DCGAN_SIZES, build_nets
 from ganforge.nets.heads import InfoGenerator, class_grid_inputs
@@ -135,6 +138,19 @@ def test_infogan_codes_from_gaussian_noise_are_uniform():
     assert cont.mean().abs() < 0.02 and cont.var().item() == pytest.approx(1 / 3, abs=0.01)  # U(-1, 1)
     lat = G(z[:5], torch.full((5,), 2))
     assert torch.equal(lat[:, :6], z[:5, :6]) and torch.equal(lat[:, 6:10], torch.eye(4)[[2] * 5])
+
+
+def test_infogan_noise_std_scales_the_noise_alone():
+    z = torch.randn(6, 12, generator=torch.Generator().manual_seed(1))
+    plain, scaled = InfoGenerator(torch.nn.Identity(), 12, 4, 2), InfoGenerator(torch.nn.Identity(), 12, 4, 2, 0.1)
+    a, b = plain(z), scaled(z)
+    torch.testing.assert_close(b[:, :6], 0.1 * z[:, :6], rtol=0, atol=0)  # the noise entries, times 0.1
+    assert torch.equal(a[:, 6:], b[:, 6:])  # the one-hot category and the continuous codes as they were
+    cfg = ModelConfig(arch="mlp", z_dim=12, g_width=8, d_width=8, info_cat=4, info_cont=2, info_noise_std=0.1)
+    G, _ = build_nets(Spec("image", (1, 8, 8)), cfg)
+    assert G.noise_std == 0.1
+    with pytest.raises(GanforgeError, match="model.info_noise_std"):
+        dataclasses.replace(cfg, info_noise_std=0.0).check()
 
 
 def test_infogan_and_began_nets_train():

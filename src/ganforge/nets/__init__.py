@@ -116,7 +116,7 @@ def build_nets(spec: Spec, cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
     if g_kind in ("embed", "mul"):
         G = LabelledGenerator(G, K, embed_dim if g_kind == "embed" else cfg.z_dim, multiply=g_kind == "mul")
     if cfg.info_cat or cfg.info_cont:
-        G = InfoGenerator(G, cfg.z_dim, cfg.info_cat, cfg.info_cont)
+        G = InfoGenerator(G, cfg.z_dim, cfg.info_cat, cfg.info_cont, cfg.info_noise_std)
     aux = (K if cfg.conditioning == "acgan" else 0) + cfg.info_cat + cfg.info_cont
     if cfg.conditioning != "none" or aux:
         D = HeadedDiscriminator(D, cfg.conditioning if cfg.conditioning in ("concat", "projection") else "none", K, aux)

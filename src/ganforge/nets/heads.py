@@ -45,9 +45,10 @@ class InfoGenerator(nn.Module):
     `forward(z, y)` with y forces the category (`ganforge sample --class K`).
     """
 
-    def __init__(self, base: nn.Module, z_dim: int, n_cat: int, n_cont: int) -> None:
+    def __init__(self, base: nn.Module, z_dim: int, n_cat: int, n_cont: int, noise_std: float = 1.0) -> None:
         super().__init__()
         self.base, self.z_dim, self.n_cat, self.n_cont = base, z_dim, n_cat, n_cont
+        self.noise_std = noise_std
         self.n_noise = z_dim - n_cat - n_cont
         self.num_classes = n_cat or None
 
@@ -60,7 +61,7 @@ class InfoGenerator(nn.Module):
 
     def latent(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         cat, cont = self.codes(z)
-        parts = [z[:, : self.n_noise]]
+        parts = [z[:, : self.n_noise] * self.noise_std]
         if self.n_cat:
             parts.append(F.one_hot(cat if y is None else y, self.n_cat).to(z.dtype))  # [B, K]
         if self.n_cont:
