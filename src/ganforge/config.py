@@ -815,13 +815,18 @@ register_preset(
 )
 register_preset(
     "infogan",
-    "InfoGAN (Chen et al. 2016): DCGAN nets, a 10-way categorical and 2 continuous codes, G lr 1e-3, D lr 2e-4",
+    "InfoGAN (Chen et al. 2016): DCGAN nets, a 10-way categorical and 2 continuous codes, G lr 1e-3, D lr 2e-4; "
+    "8x8 digits: MLP nets of 512 units, 10 noise entries at std 0.1, EMA of G, 8,000 steps",
     {
         "model": {"image_arch": "dcgan", "z_dim": 74, "info_cat": 10, "info_cont": 2},
         "objective": {"name": "infogan", "info": {"weight": 1.0}},
         "g_optim": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]},
         "d_optim": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
     },
+    # code agreement over seeds 0, 1, 2: 0.61, 0.50, 0.52 with the DCGAN recipe; 0.92, 0.90, 0.83 with this
+    # (docs/presets.md): the paper's fully connected layers, few and quiet noise entries beside the codes, an EMA of G
+    {"digits": {"model": {"image_arch": "mlp", "g_width": 512, "d_width": 512, "z_dim": 22, "info_noise_std": 0.1},
+                "train": {"steps": 8000, "ema_decay": 0.999}}},
 )
 register_preset(
     "cgan",

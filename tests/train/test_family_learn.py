@@ -64,6 +64,7 @@ def matched_accuracy(codes: np.ndarray, classes: np.ndarray, k: int) -> float:
 def train_preset(name: str, steps: int, width: int, tmp_path, digits, **sets) -> tuple[Trainer, dict, dict]:
     cfg = Config()
     apply_dict(cfg, get_preset(name).overrides)
+    apply_dict(cfg, get_preset(name).for_data("digits"))  # the recipe `--preset NAME --dataset digits` trains
     cfg.preset = name
     base = {"data.dataset": "digits", "train.steps": steps, "train.batch_size": 32, "model.g_width": width,
             "model.d_width": width, "log.log_every": 50, "log.grad_every": 10**6, "log.sample_every": 10**6,
@@ -126,15 +127,19 @@ def test_cgan_samples_are_of_the_requested_class(tmp_path, digits):
 
 def test_infogan_categorical_code_agrees_with_the_digit_classes(tmp_path, digits):
     """Trained without labels, the 10-way code ends up choosing the digit clearly better than chance."""
-    t, before, after = train_preset("infogan", 150, 16, tmp_path, digits)
+    # the digits recipe (MLP nets of 512 units, 10 noise entries at std 0.1); measured at 400 steps: agreement
+    # 0.114 -> 0.542, FID 45.8 -> 11.4, info/mi_cat 0.004, 0.046, 0.77, 1.98, 2.19, 2.24, 2.26, 2.28
+    # without the recipe's EMA of G (0.999, for its 8,000 steps): after 400 steps it would still weigh the
+    # untrained G 0.67
+    t, before, after = train_preset("infogan", 400, 512, tmp_path, digits, **{"train.ema_decay": None})
     assert before["code_agreement"] < 0.2
-    assert after["code_agreement"] > 0.3
-    assert after["fid"] < 0.7 * before["fid"]
+    assert after["code_agreement"] > 0.4
+    assert after["fid"] < 0.4 * before["fid"]
     from ganforge.run import read_stats
 
     mi = [r["info/mi_cat"] for r in read_stats(t.run.stats)]
-    # the lower bound ln K - CE on I(c; G(z, c)) climbs from ~0 toward ln K (measured: 0.003, 0.074, 0.54)
-    assert mi[0] < 0.1 and mi == sorted(mi) and 0.4 < mi[-1] <= math.log(10)
+    # the lower bound ln K - CE on I(c; G(z, c)) climbs from ~0 toward ln K
+    assert mi[0] < 0.1 and mi == sorted(mi) and 2.0 < mi[-1] <= math.log(10)
 
 
 # ---------------------------------------------------------------------------- slow: every preset, longer
@@ -147,7 +152,7 @@ SLOW = {  # preset -> (steps, width, FID ratio bound, extra bound)
     "sngan-hinge": (500, 16, 0.8, None),
     "sagan": (500, 16, 0.9, None),
     "began": (600, 32, 0.8, None),
-    "infogan": (600, 32, 0.5, ("code_agreement", 0.4)),
+    "infogan": (2000, 512, 0.25, ("code_agreement", 0.7)),  # measured: FID 45.8 -> 6.4, agreement 0.816
     "cgan": (600, 32, 0.5, ("class_acc", 0.6)),
     # FID only: with conditional BN in G and a spectrally normalised projection, the classes emerge
     # too slowly for a CPU run (class accuracy still ~0.1 after 400 steps; see docs/presets.md)
@@ -160,7 +165,8 @@ SLOW = {  # preset -> (steps, width, FID ratio bound, extra bound)
 @pytest.mark.parametrize("name", list(SLOW))
 def test_every_preset_learns_in_a_longer_run(tmp_path, digits, name):
     steps, width, ratio, extra = SLOW[name]
-    _, before, after = train_preset(name, steps, width, tmp_path, digits)
+    # G itself, not an EMA (infogan's digits recipe keeps one of 0.999, sized for its 8,000 steps)
+    _, before, after = train_preset(name, steps, width, tmp_path, digits, **{"train.ema_decay": None})
     assert after["fid"] < ratio * before["fid"], (before, after)
     if extra is not None:
         key, bound = extra
