@@ -147,3 +147,35 @@ def test_class_coverage_min_fraction_and_unseen_real_class():
     assert kl == pytest.approx(p0 * math.log(p0 / q0) + p1 * math.log(p1 / q1), rel=1e-12, abs=0)
     with pytest.raises(ValueError):
         class_coverage(np.array([3]), real, 3)
+
+
+def _reference_kl_split(digits):
+    """The split from scipy's entropy, on the histograms counted another way (np.unique)."""
+    from scipy.stats import entropy
+
+    modes, counts = np.unique(digits @ np.array([100, 10, 1]), return_counts=True)
+    joint = np.zeros(1000)
+    joint[modes] = counts / counts.sum()
+    margs = [np.array([np.mean(digits[:, c] == d) for d in range(10)]) for c in range(3)]
+    product = np.einsum("i,j,k->ijk", *margs).reshape(-1)
+    return entropy(joint, product), sum(entropy(m, np.full(10, 0.1)) for m in margs)
+
+
+@pytest.mark.parametrize("case", ["independent", "copied-channel", "skewed"])
+def test_stacked_kl_splits_into_dependence_and_channels(case):
+    rng = np.random.default_rng(3)
+    digits = rng.integers(0, 10, (5000, 3))
+    if case == "copied-channel":
+        digits[:, 2] = digits[:, 1]  # channel 2 repeats channel 1: ln 10 of dependence, uniform channels
+    if case == "skewed":
+        digits[:, 0] = rng.choice(10, 5000, p=np.r_[0.3, np.full(9, 0.7 / 9)])
+        digits[:2500, 1] = digits[:2500, 0]
+    out = stacked_modes(digits)
+    dep, chan = _reference_kl_split(digits)
+    assert out["mode_kl_dependence"] == pytest.approx(dep, rel=1e-9, abs=1e-12)
+    assert out["mode_kl_channels"] == pytest.approx(chan, rel=1e-9, abs=1e-12)
+    assert out["mode_kl"] == pytest.approx(dep + chan, rel=1e-9)
+    if case == "copied-channel":
+        assert 2.2 < out["mode_kl_dependence"] < math.log(10) + 0.01 and out["mode_kl_channels"] < 0.01
+    if case == "independent":  # only the plug-in bias, about 999 / (2 * 5000) = 0.1
+        assert 0.05 < out["mode_kl_dependence"] < 0.15 and out["mode_kl_channels"] < 0.01
