@@ -117,6 +117,11 @@ def test_stacked_modes_are_counted_on_the_protocols_26000_samples():
     # twice the bias, 0.044 measured.
     assert 990 <= m["modes_covered"] <= 1000 and 990 <= m["modes_covered_real"] <= 1000
     assert 0.015 <= m["mode_kl_real"] <= 0.035 and 0.03 <= m["mode_kl"] <= 0.06
+    for side in ("", "_real"):  # the split is exact, on both sides
+        assert m[f"mode_kl_dependence{side}"] + m[f"mode_kl_channels{side}"] == pytest.approx(m[f"mode_kl{side}"], rel=1e-9)
+    # real stacks' channels are independent: their dependence is the plug-in bias (0.019; 0.020 measured),
+    # and the base digits' classes nearly balanced (channels 0.0044 measured)
+    assert 0.012 <= m["mode_kl_dependence_real"] <= 0.028 and 0.0 <= m["mode_kl_channels_real"] <= 0.01
     # A generator of 300 distinct stacks covers at most ~300 modes, at any sample count.
     few = evaluate_generator(_StackOracle(real[:300]), cfg, None, 0, n=2000, metrics=["modes"], write=False)
     assert few["metrics"]["modes_covered"] <= 300 and few["metrics"]["mode_kl"] > 1.0

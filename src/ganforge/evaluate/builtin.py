@@ -136,7 +136,7 @@ class ModesGroup(MetricGroup):
         real = torch.cat([ctx.real.train] + ([ctx.real.held_out] if ctx.real.held_out is not None else []))[:n]
         out = dict(stacked_modes(stacked_digits(ctx.ext, fake)))
         real_modes = stacked_modes(stacked_digits(ctx.ext, real))
-        out["modes_covered_real"], out["mode_kl_real"] = real_modes["modes_covered"], real_modes["mode_kl"]
+        out.update({f"{k}_real": real_modes[k] for k in ("modes_covered", "mode_kl", "mode_kl_dependence", "mode_kl_channels")})
         proto = {"protocol": "each channel classified by the digit classifier; mode = 100*d0+10*d1+d2; "
                  "KL(generated || uniform over 1000) = mode_kl_dependence (KL(joint || product of the channels' "
                  "histograms)) + mode_kl_channels (each channel's KL to uniform over 10, summed); the plug-in KL's "

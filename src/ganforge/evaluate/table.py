@@ -11,6 +11,7 @@ def format_table(result: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str]] = []
     floors = {"fid": "fid_floor", "kid_mean": "kid_floor_mean", "classifier_score": "classifier_score_real",
               "inception_score": "inception_score_real", "modes_covered": "modes_covered_real", "mode_kl": "mode_kl_real",
+              "mode_kl_dependence": "mode_kl_dependence_real", "mode_kl_channels": "mode_kl_channels_real",
               "class_accuracy": "class_accuracy_real", "intra_fid": "intra_fid_floor", "code_agreement": "code_agreement_real"}
     skip = set(floors.values()) | {"num_modes"}
     for k, v in m.items():
