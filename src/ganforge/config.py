@@ -907,7 +907,19 @@ register_preset(
     "r3gan-cond",
     "class-conditional R3GAN: the r3gan recipe with a class embedding into G and a projection head in D",
     {**_R3GAN, "model": {**_R3GAN["model"], "conditioning": "projection", "g_conditioning": "embed"}},
-    {k: v for k, v in _R3GAN_DATA.items() if k in ("digits", "images")},  # stacked data have no classes
+    {
+        **{k: v for k, v in _R3GAN_DATA.items() if k in ("digits", "images")},  # stacked data have no classes
+        # 28x28 on 2 CPU cores: R1/R2 lazily every 8th D step (1.5 s a step on one core instead of 2.5; 1.24 s
+        # at 2 threads) and 4x the paper's learning rate; 650 steps fit 15 minutes. The ramps and the lr's cosine
+        # stay those of a 3,000-step run (train.ramp_steps): ramped over 800 steps, the EMA averaged in the first
+        # blurry steps (class accuracy 0.81 of real's), where the 3,000-step run was at 0.90 after 500 steps
+        "fashion-mnist": {
+            **_R3GAN_DATA["images"],
+            "objective": {"r1": {"every": 8}, "r2": {"every": 8}},
+            **_both({"lr": 8e-4}),
+            "train": {**_R3GAN_DATA["images"]["train"], "steps": 650, "ramp_steps": 3000},
+        },
+    },
 )
 register_preset(
     "pacgan",

@@ -48,7 +48,7 @@ def test_train_and_eval_measures_a_real_run(tmp_path):
 # slow tests are strict xfails, so a recipe that starts reaching one turns its test into a failure to mend.
 NOT_REACHED = {"grid-pacgan", "stacked-r3gan"}
 # Hours per run on a CPU core (docs/results.md): run where CUDA is, skipped elsewhere.
-GPU_ONLY = {"fashion-r3gan": "2 h", "fashion-r3gan-cond": "2 h"}
+GPU_ONLY = {"fashion-r3gan": "2 h"}
 
 
 SEEDS = (0, 1, 2)  # a target is met by the median over these seeds, as in benchmarks/quality.py --targets
