@@ -23,8 +23,8 @@ ARGS=(--preset r3gan --dataset fashion-mnist --data "$DATA" --image-size 32 --de
 RUNS=$(mktemp -d)
 {
   if [ -z "$STEPS" ]; then
-  $GF train "${ARGS[@]}" --steps 60 --out "$RUNS/calibrate" || exit 1
-  STEPS=$($PY - "$RUNS/calibrate/stats.jsonl" "$RUNS/calibrate/config.yaml" "$BUDGET_S" <<'PY'
+    $GF train "${ARGS[@]}" --steps 60 --out "$RUNS/calibrate" || exit 1
+    STEPS=$($PY - "$RUNS/calibrate/stats.jsonl" "$RUNS/calibrate/config.yaml" "$BUDGET_S" <<'PY'
 import json, sys, yaml
 rows = [json.loads(line) for line in open(sys.argv[1]) if "images_per_s" in line]
 batch = yaml.safe_load(open(sys.argv[2]))["train"]["batch_size"]
@@ -32,7 +32,7 @@ s_per_step = batch / rows[-1]["images_per_s"]
 print(max(500, int(float(sys.argv[3]) / s_per_step) // 500 * 500))
 print(f"calibration: {s_per_step * 1000:.1f} ms per step at batch {batch}", file=sys.stderr)
 PY
-  ) || exit 1
+    ) || exit 1
   fi
   echo "training $STEPS steps"
   start=$(date +%s)
