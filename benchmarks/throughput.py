@@ -4,9 +4,12 @@ The reference trains the way the PyTorch DCGAN example does: float32, eager, a D
 TensorDataset, one G forward per iteration reused for the D and G updates, D not frozen during
 the G update. ganforge runs its own Trainer (what `ganforge train` runs) on the same data tensor.
 Both are measured in the same process, alternating, after a warm-up; the table reports the median
-over rounds.
+over rounds. The presets' own nets (the demo's ResNet, R3GAN's) have no such example to compare
+with: their reference is ganforge's step with every speed choice off (float32, contiguous tensors,
+torch's per-parameter Adam).
 
     python benchmarks/throughput.py                 # CPU, DCGAN-28 at batch 64
+    python benchmarks/throughput.py --setups resnet8-b64,r3gan8-b64 --ablate   # the demo's and stacked R3GAN's nets
     python benchmarks/throughput.py --device cuda   # everything for a lent GPU, in one call
     python benchmarks/throughput.py --json          # one JSON object with speedup_vs_reference
     python benchmarks/throughput.py --ablate        # also ganforge with each speed choice turned off
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Any, Optional
 
 import torch
 
@@ -46,7 +50,8 @@ class Setup:
     channels: int
     width: int
     batch: int
-    gflop_per_image: float  # per training step (G fwd+bwd, 2 D fwd+bwd), from PERF_NOTES
+    gflop_per_image: Optional[float]  # per training step (G fwd+bwd, 2 D fwd+bwd), from PERF_NOTES
+    sets: tuple[tuple[str, Any], ...] = ()  # a preset's nets and objective (config keys); () = DCGAN, the example's
 
 
 # Each --ablate variant: the settings that differ from ganforge's defaults (all speed choices on `auto`).
@@ -54,6 +59,7 @@ ABLATIONS = {
     "cpu": {
         "fp32 (no bf16 autocast)": {"train.precision": "fp32"},
         "no channels_last": {"train.channels_last": "off"},
+        "channels_last on": {"train.channels_last": "on"},
         "no fused Adam": {"train.fused_optim": "off"},
     },
     "cuda": {
@@ -69,7 +75,16 @@ COMPILE = {"torch.compile, no graphs": {"train.compile": "on", "train.cuda_graph
 SETUPS = {
     "dcgan28-b64": Setup("DCGAN-28", 28, 1, 128, 64, 0.280),
     "dcgan64-b512": Setup("DCGAN-64", 64, 3, 64, 512, 2.48),
+    # `--preset demo` on digits: ResNet nets, spectral norm on D, hinge loss
+    "resnet8-b64": Setup("ResNet-8 (demo)", 8, 1, 64, 64, None, (
+        ("model.arch", "resnet"), ("model.z_dim", 64), ("model.spectral_norm_d", True), ("objective.name", "hinge"))),
+    # `--preset r3gan --dataset stacked-digits`: R3GAN's nets (G 64, D 32 wide), RpGAN + R1 + R2
+    "r3gan8-b64": Setup("R3GAN-8 (stacked)", 8, 3, 64, 64, None, (
+        ("model.arch", "r3gan"), ("model.z_dim", 64), ("model.d_width", 32), ("objective.name", "rpgan"),
+        ("objective.r1.gamma", 0.1), ("objective.r2.gamma", 0.1))),
 }
+# The reference of a preset's nets: ganforge's own step with every speed choice off.
+ALL_OFF = {"train.precision": "fp32", "train.channels_last": "off", "train.fused_optim": "off"}
 
 
 def make_data(s: Setup, n: int, device: torch.device) -> torch.Tensor:
@@ -126,7 +141,7 @@ def ganforge_steps(s: Setup, data: torch.Tensor, steps: int, device: torch.devic
         "model.arch": "dcgan", "model.z_dim": 100, "model.g_width": s.width, "model.d_width": s.width,
         "train.batch_size": s.batch, "train.steps": steps, "train.device": str(device),
         "log.log_every": 10**9, "log.grad_every": 10**9, "log.sample_every": 10**9, "log.checkpoint_every": 10**9,
-        **(extra or {}),
+        **dict(s.sets), **(extra or {}),
     }
     for k, v in sets.items():
         set_value(cfg, k, v)
@@ -184,7 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {"reference": [], "ganforge": [], **{v: [] for v in ablations}}
         choices: dict[str, str] = {"reference": "float32 eager, PyTorch DCGAN example"}
         for _ in range(args.rounds):
-            times["reference"].append(reference_steps(s, data, steps, device))
+            if s.sets:  # a preset's nets: ganforge with every speed choice off
+                sec, choices["reference"] = ganforge_steps(s, data, steps, device, ALL_OFF)
+                choices["reference"] = f"ganforge, every choice off: {choices['reference']}"
+            else:
+                sec = reference_steps(s, data, steps, device)
+            times["reference"].append(sec)
             for who, extra in {"ganforge": {}, **ablations}.items():
                 sec, choices[who] = ganforge_steps(s, data, steps, device, extra)
                 times[who].append(sec)
@@ -195,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({
                 "setup": name, "model": s.name, "batch": s.batch, "who": who if who in ("reference", "ganforge") else f"ganforge, {who}",
                 "choices": choices[who], "ms_per_step": sec * 1e3, "images_per_s": ips,
-                "fraction_of_peak": (ips * s.gflop_per_image / 1e3 / peak) if peak else None,
+                "fraction_of_peak": (ips * s.gflop_per_image / 1e3 / peak) if peak and s.gflop_per_image else None,
                 "speedup_vs_reference": ref_ms / (sec * 1e3),
             })
     result = {

@@ -23,6 +23,25 @@ def test_auto_picks_bf16_and_channels_last_for_dcgan_on_a_bf16_cpu():
     assert fp.bf16 and fp.channels_last
 
 
+def test_auto_picks_channels_last_alone_for_resnet_and_r3gan_on_a_cpu():
+    for arch in fastpath.CPU_CHANNELS_LAST_ARCHS:
+        fp = resolved(**{"model.arch": arch})
+        assert fp.channels_last and not fp.bf16, arch
+        assert not resolved(**{"model.arch": arch, "train.channels_last": "off"}).channels_last
+    assert not resolved(**{"model.arch": "mlp", "data.image_size": None}).channels_last
+
+
+def test_a_channels_last_run_trains_and_saves_a_contiguous_generator(tmp_path):
+    from safetensors.torch import load_file
+
+    t, run = train(tiny_config(**{"model.arch": "resnet", "train.steps": 2}), tmp_path / "run")
+    assert t.fast.channels_last and not t.fast.bf16
+    assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+               for p in t.G.parameters())
+    for name, w in load_file(str(run.generator)).items():
+        assert torch.isfinite(w).all(), name
+
+
 def test_auto_keeps_float32_where_it_was_not_measured_to_pay(monkeypatch):
     assert not resolved(**{"model.arch": "mlp"}).bf16
     assert not resolved(**{"model.arch": "resnet"}).bf16

@@ -27,3 +27,13 @@ def test_throughput_json_with_ablations(capsys):
     for r in rows.values():
         assert r["ms_per_step"] > 0 and r["images_per_s"] == pytest.approx(64 / (r["ms_per_step"] / 1e3))
     assert result["speedup_vs_reference"] == {"dcgan28-b64": rows["ganforge"]["speedup_vs_reference"]}
+
+
+def test_a_presets_nets_are_timed_against_ganforge_with_every_speed_choice_off(capsys):
+    bench = load_benchmark("throughput")
+    assert bench.main(["--setups", "resnet8-b64", "--steps", "1", "--rounds", "1", "--json"]) == 0
+    rows = {r["who"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert list(rows) == ["reference", "ganforge"]
+    assert rows["reference"]["choices"] == "ganforge, every choice off: float32"
+    assert rows["ganforge"]["choices"] == "float32 + channels_last + fused Adam"
+    assert rows["ganforge"]["fraction_of_peak"] is None  # no FLOP count for these nets

@@ -7,6 +7,9 @@
   float32 step (docs/performance.md). Losses and penalties stay float32 (objectives cast D's logits).
 - CUDA, DCGAN: the same bf16 autocast + channels_last (PERF_NOTES: DCGAN-64 at batch 512 went
   from 29.5k to 39.7k-47.8k images/s on an H100).
+- CPU, ResNet and R3GAN nets: float32 + channels_last. Measured on a 2-core AMD EPYC without
+  AVX-512 (no native bf16), the demo's ResNet at 8x8: 1.05x the contiguous step; stacked R3GAN's:
+  1.10x (`benchmarks/throughput.py --setups resnet8-b64,r3gan8-b64 --ablate`, docs/performance.md).
 - Everything else (MLPs, toy2d, other architectures): float32, contiguous layout. The MLP nets
   gain nothing, and toy2d's 0.01-wide modes need float32.
 
@@ -36,6 +39,7 @@ from ..errors import GanforgeError
 log = logging.getLogger("ganforge")
 
 FAST_ARCHS = ("dcgan",)  # architectures whose auto choice was measured to gain
+CPU_CHANNELS_LAST_ARCHS = ("resnet", "r3gan")  # float32 on a CPU: channels_last alone measured to gain
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -117,7 +121,8 @@ def choose(cfg: Config, device: torch.device, world: int = 1, objective_blocker:
     auto_fast = device.type in ("cpu", "cuda") and arch in FAST_ARCHS and bf16_supported(device)
     bf16 = t.precision == "bf16" or (t.precision == "auto" and auto_fast)
     image_net = cfg.data.image_size is not None and arch != "mlp"
-    channels_last = image_net and (t.channels_last == "on" or (t.channels_last == "auto" and auto_fast and bf16))
+    auto_layout = (auto_fast and bf16) or (device.type == "cpu" and arch in CPU_CHANNELS_LAST_ARCHS)
+    channels_last = image_net and (t.channels_last == "on" or (t.channels_last == "auto" and auto_layout))
     uses_adam = "adam" in (cfg.g_optim.name, cfg.d_optim.name)
     if t.fused_optim == "on" and not uses_adam:
         raise GanforgeError("train.fused_optim on: the fused kernel is Adam's; neither g_optim nor d_optim is adam")
