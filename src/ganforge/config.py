@@ -712,7 +712,7 @@ register_preset(
         "data": {"dataset": "digits"},
         "model": {"image_arch": "resnet", "z_dim": 64, "g_width": 64, "d_width": 64, "spectral_norm_d": True},
         "objective": {"name": "hinge"},
-        # FID 7.7x the floor at lr 2e-4, 4.7x at 8e-4 constant, 4.0x [3.9-4.5] at 8e-4 -> 2e-4 (docs/results.md)
+        # FID 7.7x the floor at lr 2e-4, 4.7x at 8e-4 constant, 4.0x [3.9-4.5] at 8e-4 -> 2e-4 (4.6x [4.1-4.8] with channels_last; docs/results.md)
         **_both({"name": "adam", "lr": 8e-4, "betas": [0.0, 0.9], "schedule": "cosine", "min_lr_factor": 0.25}),
         "train": {"steps": 1500, "batch_size": 64},
         "log": {"sample_every": 250, "checkpoint_every": 500},
