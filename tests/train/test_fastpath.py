@@ -45,9 +45,10 @@ def test_a_channels_last_run_trains_and_saves_a_contiguous_generator(tmp_path):
 def test_auto_keeps_float32_where_it_was_not_measured_to_pay(monkeypatch):
     assert not resolved(**{"model.arch": "mlp"}).bf16
     assert not resolved(**{"model.arch": "resnet"}).bf16
-    fp = resolved(**{"model.arch": "dcgan", "train.precision": "fp32"})
+    fp = resolved(**{"model.arch": "dcgan", "train.precision": "fp32", "train.channels_last": "off"})
     assert not fp.bf16 and not fp.channels_last
-    assert resolved(**{"model.arch": "dcgan", "train.precision": "fp32", "train.channels_last": "on"}).channels_last
+    assert resolved(**{"model.arch": "dcgan", "train.precision": "fp32"}).channels_last  # the CPU's float32 choice
+    assert not resolved(**{"model.arch": "began"}).channels_last
     monkeypatch.setattr(fastpath, "bf16_supported", lambda device: False)
     assert not resolved(**{"model.arch": "dcgan"}).bf16
     with pytest.raises(GanforgeError, match="no native bf16"):

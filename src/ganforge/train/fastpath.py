@@ -7,9 +7,10 @@
   float32 step (docs/performance.md). Losses and penalties stay float32 (objectives cast D's logits).
 - CUDA, DCGAN: the same bf16 autocast + channels_last (PERF_NOTES: DCGAN-64 at batch 512 went
   from 29.5k to 39.7k-47.8k images/s on an H100).
-- CPU, ResNet and R3GAN nets: float32 + channels_last. Measured on a 2-core AMD EPYC without
-  AVX-512 (no native bf16), the demo's ResNet at 8x8: 1.05x the contiguous step; stacked R3GAN's:
-  1.10x (`benchmarks/throughput.py --setups resnet8-b64,r3gan8-b64 --ablate`, docs/performance.md).
+- CPU without native bf16, DCGAN, ResNet and R3GAN nets: float32 + channels_last. Measured on a
+  2-core AMD EPYC without AVX-512: DCGAN-28 at batch 64 1.15x the contiguous step, the demo's
+  ResNet at 8x8 1.05x, stacked R3GAN's 1.10x (`benchmarks/throughput.py --setups
+  dcgan28-b64,resnet8-b64,r3gan8-b64 --ablate`, docs/performance.md).
 - Everything else (MLPs, toy2d, other architectures): float32, contiguous layout. The MLP nets
   gain nothing, and toy2d's 0.01-wide modes need float32.
 
@@ -39,7 +40,7 @@ from ..errors import GanforgeError
 log = logging.getLogger("ganforge")
 
 FAST_ARCHS = ("dcgan",)  # architectures whose auto choice was measured to gain
-CPU_CHANNELS_LAST_ARCHS = ("resnet", "r3gan")  # float32 on a CPU: channels_last alone measured to gain
+CPU_CHANNELS_LAST_ARCHS = ("dcgan", "resnet", "r3gan")  # float32 on a CPU: channels_last alone measured to gain
 
 
 def bf16_supported(device: torch.device) -> bool:
