@@ -23,9 +23,9 @@ def test_auto_picks_bf16_and_channels_last_for_dcgan_on_a_bf16_cpu():
     assert fp.bf16 and fp.channels_last
 
 
-def test_auto_picks_channels_last_alone_for_resnet_and_r3gan_on_a_cpu():
-    for arch in fastpath.CPU_CHANNELS_LAST_ARCHS:
-        fp = resolved(**{"model.arch": arch})
+def test_auto_picks_channels_last_for_conv_nets_in_float32_on_a_cpu():
+    for arch in fastpath.CPU_CHANNELS_LAST_ARCHS:  # float32 asked for: the same on CPUs with and without bf16
+        fp = resolved(**{"model.arch": arch, "train.precision": "fp32"})
         assert fp.channels_last and not fp.bf16, arch
         assert not resolved(**{"model.arch": arch, "train.channels_last": "off"}).channels_last
     assert not resolved(**{"model.arch": "mlp", "data.image_size": None}).channels_last
