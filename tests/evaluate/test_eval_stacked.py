@@ -107,16 +107,21 @@ def test_stacked_modes_are_counted_on_the_protocols_26000_samples():
     cfg = Config()
     set_value(cfg, "data.dataset", "stacked-digits")
     src = build_source(DataConfig(dataset="stacked-digits"), 0, torch.device("cpu"))
-    real = src.all_images()  # [25000, 3, 8, 8]: the training stacks, drawn with z's own randomness
+    real = src.all_images()  # [128000, 3, 8, 8]: the training stacks, drawn with z's own randomness
     r = evaluate_generator(_StackOracle(real), cfg, None, 0, n=2000, metrics=["modes"], write=False)
     m, proto = r["metrics"], r["protocol"]["modes"]
     assert STACKED_N == 26_000 and proto["n"] == 26_000 and proto["n_real"] == 26_000
     # 26,000 uniform draws over 1,000 modes miss each mode with probability e^-26: all covered, and the
     # multinomial KL bias is (M - 1) / 2N = 0.019 (0.0245 measured on the real stacks: the base digits'
-    # classes are not quite balanced). The oracle resamples 25,000 stacks, which were themselves a sample:
-    # twice the bias, 0.044 measured.
+    # classes are not quite balanced). The oracle resamples the 128,000 training stacks (PacGAN's count),
+    # themselves a sample: their own (M - 1) / 2N = 0.004 more.
+    assert len(real) == 128_000
     assert 990 <= m["modes_covered"] <= 1000 and 990 <= m["modes_covered_real"] <= 1000
-    assert 0.015 <= m["mode_kl_real"] <= 0.035 and 0.03 <= m["mode_kl"] <= 0.06
+    assert 0.015 <= m["mode_kl_real"] <= 0.035 and 0.018 <= m["mode_kl"] <= 0.04
+    # Why 128,000: a generator that reproduced 25,000 stacks exactly measures twice the bias, at the 0.05
+    # bar of issue 12's stacked target.
+    small = evaluate_generator(_StackOracle(real[:25_000]), cfg, None, 0, n=2000, metrics=["modes"], write=False)
+    assert 0.035 <= small["metrics"]["mode_kl"] <= 0.055
     for side in ("", "_real"):  # the split is exact, on both sides
         assert m[f"mode_kl_dependence{side}"] + m[f"mode_kl_channels{side}"] == pytest.approx(m[f"mode_kl{side}"], rel=1e-9)
     # real stacks' channels are independent: their dependence is the plug-in bias (0.019; 0.020 measured),
