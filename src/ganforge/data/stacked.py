@@ -16,6 +16,7 @@ from .splits import digits_split
 # (its config's num_training_sample). A fixed set is itself a sample of the 1,000 modes: a generator
 # that reproduced 25,000 stacks exactly would measure KL 0.044 at the protocol's 26,000 samples (twice
 # the plug-in bias), at the 0.05 bar; with 128,000 the set adds ~0.004 to the 0.019 of the count.
+# Held in memory: 98 MB for stacked-digits (float32), 301 MB for stacked-mnist (uint8) per split.
 STACKED_ITEMS = 128_000
 
 
