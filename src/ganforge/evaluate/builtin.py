@@ -133,7 +133,9 @@ class ModesGroup(MetricGroup):
         # and its KL to uniform is ~0.25; VEEGAN and PacGAN count modes on 26,000 samples.
         n = max(ctx.n, STACKED_N)
         fake = ctx.fake if n == ctx.n else generate_n(ctx.G, ctx.cfg, n, ctx.seed)
-        real = torch.cat([ctx.real.train] + ([ctx.real.held_out] if ctx.real.held_out is not None else []))[:n]
+        real = ctx.real.train[:n]  # the first n training stacks, then the test split's if they run out
+        if len(real) < n and ctx.real.held_out is not None:
+            real = torch.cat([real, ctx.real.held_out[: n - len(real)]])
         out = dict(stacked_modes(stacked_digits(ctx.ext, fake)))
         real_modes = stacked_modes(stacked_digits(ctx.ext, real))
         out.update({f"{k}_real": real_modes[k] for k in ("modes_covered", "mode_kl", "mode_kl_dependence", "mode_kl_channels")})
