@@ -96,19 +96,26 @@ class _StackOracle(torch.nn.Module):
         return self.stacks[(u * len(self.stacks)).long().clamp(max=len(self.stacks) - 1)]
 
 
-def test_stacked_modes_are_counted_on_the_protocols_26000_samples():
-    """At FID's n (2,000) even real stacks cover ~865 of the 1,000 modes; the count uses 26,000 samples,
-    where a sampler of real stacks covers nearly all of them with a KL to uniform near its sampling floor."""
-    from ganforge.config import Config
-    from ganforge.config import set_value
+def _count_modes(stacks: torch.Tensor, max_items=None, n: int = 2000) -> dict:
+    """`ganforge eval --metrics modes` on stacked-digits (data.max_items as given) for an oracle G of `stacks`."""
+    from ganforge.config import Config, set_value
     from ganforge.evaluate import evaluate_generator
-    from ganforge.evaluate.builtin import STACKED_N
 
     cfg = Config()
     set_value(cfg, "data.dataset", "stacked-digits")
+    if max_items is not None:
+        set_value(cfg, "data.max_items", max_items)
+    return evaluate_generator(_StackOracle(stacks), cfg, None, 0, n=n, metrics=["modes"], write=False)
+
+
+def test_stacked_modes_are_counted_on_the_protocols_26000_samples():
+    """At FID's n (2,000) even real stacks cover ~865 of the 1,000 modes; the count uses 26,000 samples,
+    where a sampler of real stacks covers nearly all of them with a KL to uniform near its sampling floor."""
+    from ganforge.evaluate.builtin import STACKED_N
+
     src = build_source(DataConfig(dataset="stacked-digits"), 0, torch.device("cpu"))
     real = src.all_images()  # [128000, 3, 8, 8]: the training stacks, drawn with z's own randomness
-    r = evaluate_generator(_StackOracle(real), cfg, None, 0, n=2000, metrics=["modes"], write=False)
+    r = _count_modes(real)
     m, proto = r["metrics"], r["protocol"]["modes"]
     assert STACKED_N == 26_000 and proto["n"] == 26_000 and proto["n_real"] == 26_000
     # 26,000 uniform draws over 1,000 modes miss each mode with probability e^-26: all covered, and the
@@ -120,7 +127,7 @@ def test_stacked_modes_are_counted_on_the_protocols_26000_samples():
     assert 0.015 <= m["mode_kl_real"] <= 0.035 and 0.018 <= m["mode_kl"] <= 0.04
     # Why 128,000: a generator that reproduced 25,000 stacks exactly measures twice the bias, at the 0.05
     # bar of issue 12's stacked target.
-    small = evaluate_generator(_StackOracle(real[:25_000]), cfg, None, 0, n=2000, metrics=["modes"], write=False)
+    small = _count_modes(real[:25_000])
     assert 0.035 <= small["metrics"]["mode_kl"] <= 0.055
     for side in ("", "_real"):  # the split is exact, on both sides
         assert m[f"mode_kl_dependence{side}"] + m[f"mode_kl_channels{side}"] == pytest.approx(m[f"mode_kl{side}"], rel=1e-9)
@@ -128,21 +135,15 @@ def test_stacked_modes_are_counted_on_the_protocols_26000_samples():
     # and the base digits' classes nearly balanced (channels 0.0044 measured)
     assert 0.012 <= m["mode_kl_dependence_real"] <= 0.028 and 0.0 <= m["mode_kl_channels_real"] <= 0.01
     # A generator of 300 distinct stacks covers at most ~300 modes, at any sample count.
-    few = evaluate_generator(_StackOracle(real[:300]), cfg, None, 0, n=2000, metrics=["modes"], write=False)
+    few = _count_modes(real[:300])
     assert few["metrics"]["modes_covered"] <= 300 and few["metrics"]["mode_kl"] > 1.0
 
 
 def test_stacked_real_modes_take_the_test_split_when_training_stacks_run_out():
     """With data.max_items=1000 the 26,000 real stacks are the 1,000 training stacks, then 25,000 of the
     test split's: still 26,000, covering every mode (1,000 alone cover ~630)."""
-    from ganforge.config import Config, set_value
-    from ganforge.evaluate import evaluate_generator
-
-    cfg = Config()
-    set_value(cfg, "data.dataset", "stacked-digits")
-    set_value(cfg, "data.max_items", 1000)
     train = build_source(DataConfig(dataset="stacked-digits", max_items=1000), 0, torch.device("cpu")).all_images()
-    r = evaluate_generator(_StackOracle(train), cfg, None, 0, n=500, metrics=["modes"], write=False)
+    r = _count_modes(train, max_items=1000, n=500)
     m, proto = r["metrics"], r["protocol"]["modes"]
     assert len(train) == 1000 and proto["n_real"] == 26_000
     # the test split stacks digits_split's 450 test digits, whose classes are less even (36-54 each):

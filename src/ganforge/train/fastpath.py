@@ -8,9 +8,9 @@
 - CUDA, DCGAN: the same bf16 autocast + channels_last (PERF_NOTES: DCGAN-64 at batch 512 went
   from 29.5k to 39.7k-47.8k images/s on an H100).
 - CPU, DCGAN, ResNet and R3GAN nets in float32 (no native bf16, or `train.precision fp32`):
-  channels_last. Measured on a 2-core AMD EPYC without AVX-512: DCGAN-28 at batch 64 1.15x the contiguous step, the demo's
-  ResNet at 8x8 1.05x, stacked R3GAN's 1.10x (`benchmarks/throughput.py --setups
-  dcgan28-b64,resnet8-b64,r3gan8-b64 --ablate`, docs/performance.md).
+  channels_last. Measured on a 2-core AMD EPYC without AVX-512: DCGAN-28 at batch 64 1.15x the
+  contiguous step, the demo's ResNet at 8x8 1.05x, stacked R3GAN's 1.10x (`benchmarks/throughput.py
+  --setups dcgan28-b64,resnet8-b64,r3gan8-b64 --ablate`, docs/performance.md).
 - Everything else (MLPs, toy2d, other architectures): float32, contiguous layout. The MLP nets
   gain nothing, and toy2d's 0.01-wide modes need float32.
 
