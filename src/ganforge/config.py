@@ -255,7 +255,8 @@ class OptimConfig:
         if self.beta2_final is not None:
             _in_range(f"{prefix}.beta2_final", self.beta2_final, 0.0, 1.0, "[)")
             if self.name != "adam":
-                raise GanforgeError(f"{prefix}.beta2_final ramps Adam's betas[1]; {prefix}.name is '{self.name}', not adam")
+                raise GanforgeError(f"{prefix}.beta2_final ramps Adam's betas[1]; {prefix}.name is '{self.name}', not adam "
+                                    f"(--set {prefix}.beta2_final=null turns the ramp off)")
 
 
 SWITCHES = ("auto", "on", "off")
@@ -684,7 +685,9 @@ def with_recipe(layers: Callable[[Config], Any], preset: Optional[str] = None, b
             if dataset is not None:
                 apply_dict(cfg, recipe.for_data(dataset), f"preset {recipe.name} ({dataset})")
             cfg.preset = recipe.name
+        ramps = {name: (o.name, o.beta2_final) for name, o in (("g_optim", cfg.g_optim), ("d_optim", cfg.d_optim))}
         layers(cfg)
+        _drop_adam_ramps(cfg, ramps)
         return cfg
 
     recipe = get_preset(preset) if preset else None
@@ -697,6 +700,18 @@ def with_recipe(layers: Callable[[Config], Any], preset: Optional[str] = None, b
     if recipe is None and base is None and dataset in recipes:
         recipe = get_preset(recipes[dataset])
     return build(recipe, dataset)
+
+
+def _drop_adam_ramps(cfg: Config, before: dict[str, tuple[str, Optional[float]]]) -> None:
+    """Turn off a recipe's Adam beta2 ramp (`beta2_final`) where the user's layers switched that optimiser
+    away from Adam and left the ramp as the recipe set it: `--optimizer sgd` works with every recipe, as
+    Adam's betas are ignored by SGD. A ramp the user sets beside a non-Adam optimiser is still an error."""
+    for section, (name, beta2_final) in before.items():
+        optim = getattr(cfg, section)
+        if beta2_final is not None and optim.name != name and optim.name != "adam" and optim.beta2_final == beta2_final:
+            log.info("%s.name is '%s': the recipe's Adam beta2 ramp (%s.beta2_final=%s) is off", section, optim.name,
+                     section, beta2_final)
+            optim.beta2_final = None
 
 
 def _both(optim: dict[str, Any]) -> dict[str, Any]:

@@ -134,7 +134,27 @@ def test_beta2_final_needs_adam():
     cfg = Config()
     set_value(cfg, "d_optim.name", "rmsprop")
     set_value(cfg, "d_optim.beta2_final", 0.99)
-    with pytest.raises(GanforgeError, match="d_optim.beta2_final ramps Adam's betas.*'rmsprop', not adam"):
+    with pytest.raises(GanforgeError, match="d_optim.beta2_final ramps Adam's betas.*'rmsprop', not adam.*beta2_final=null"):
+        validate(cfg)
+
+
+@pytest.mark.parametrize("preset, dataset", [(None, "toy2d-ring"), ("r3gan", "digits")])  # recipes that ramp Adam's beta2
+def test_switching_a_recipe_to_another_optimiser_drops_its_adam_ramp_only(preset, dataset):
+    from ganforge.config import with_recipe
+
+    def user(names: dict[str, str], **sets: float):
+        sets = {"data.dataset": dataset, **{f"{s}.name": n for s, n in names.items()}, **sets}
+        return lambda c: [set_value(c, k, v) for k, v in sets.items()]
+
+    cfg = with_recipe(user({"g_optim": "sgd", "d_optim": "sgd"}), preset)
+    validate(cfg)
+    assert (cfg.g_optim.name, cfg.g_optim.beta2_final, cfg.d_optim.name, cfg.d_optim.beta2_final) == ("sgd", None, "sgd", None)
+    cfg = with_recipe(user({"d_optim": "rmsprop"}), preset)  # G stays Adam with its ramp
+    assert (cfg.g_optim.beta2_final, cfg.d_optim.beta2_final) == (0.99, None)
+    kept = with_recipe(user({}), preset)
+    assert kept.g_optim.beta2_final == kept.d_optim.beta2_final == 0.99
+    cfg = with_recipe(user({"d_optim": "rmsprop"}, **{"d_optim.beta2_final": 0.95}), preset)  # set by the user: an error
+    with pytest.raises(GanforgeError, match="d_optim.beta2_final ramps Adam's betas"):
         validate(cfg)
 
 
