@@ -4,12 +4,12 @@ The reference trains the way the PyTorch DCGAN example does: float32, eager, a D
 TensorDataset, one G forward per iteration reused for the D and G updates, D not frozen during
 the G update. ganforge runs its own Trainer (what `ganforge train` runs) on the same data tensor.
 Both are measured in the same process, alternating, after a warm-up; the table reports the median
-over rounds. The presets' own nets (the demo's ResNet, R3GAN's) have no such example to compare
+over rounds. The presets' own nets (ResNet, R3GAN's) have no such example to compare
 with: their reference is ganforge's step with every speed choice off (float32, contiguous tensors,
 torch's per-parameter Adam).
 
     python benchmarks/throughput.py                 # CPU, DCGAN-28 at batch 64
-    python benchmarks/throughput.py --setups resnet8-b64,r3gan8-b64 --ablate   # the demo's and stacked R3GAN's nets
+    python benchmarks/throughput.py --setups resnet8-b64,r3gan8-b64 --ablate   # ResNet-8 and stacked R3GAN's nets
     python benchmarks/throughput.py --device cuda   # everything for a lent GPU, in one call
     python benchmarks/throughput.py --json          # one JSON object with speedup_vs_reference
     python benchmarks/throughput.py --ablate        # also ganforge with each speed choice turned off
@@ -75,8 +75,8 @@ COMPILE = {"torch.compile, no graphs": {"train.compile": "on", "train.cuda_graph
 SETUPS = {
     "dcgan28-b64": Setup("DCGAN-28", 28, 1, 128, 64, 0.280),
     "dcgan64-b512": Setup("DCGAN-64", 64, 3, 64, 512, 2.48),
-    # `--preset demo` on digits: ResNet nets, spectral norm on D, hinge loss
-    "resnet8-b64": Setup("ResNet-8 (demo)", 8, 1, 64, 64, None, (
+    # the demo's recipe on digits until 2026-12-01: ResNet nets, spectral norm on D, hinge loss
+    "resnet8-b64": Setup("ResNet-8", 8, 1, 64, 64, None, (
         ("model.arch", "resnet"), ("model.z_dim", 64), ("model.spectral_norm_d", True), ("objective.name", "hinge"))),
     # `--preset r3gan --dataset stacked-digits`: R3GAN's nets (G 64, D 32 wide), RpGAN + R1 + R2
     "r3gan8-b64": Setup("R3GAN-8 (stacked)", 8, 3, 64, 64, None, (

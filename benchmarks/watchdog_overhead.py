@@ -1,4 +1,4 @@
-"""Cost of the divergence watchdog per training step (demo preset: DCGAN on the 8x8 digits, CPU, 1 thread).
+"""Cost of the divergence watchdog per training step (the demo preset on the 8x8 digits, CPU, 1 thread).
 
     .venv/bin/python benchmarks/watchdog_overhead.py
 

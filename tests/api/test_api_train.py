@@ -35,7 +35,7 @@ def test_the_readme_api_example_runs_as_written(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "runs" / "api-demo" / "generator.safetensors").is_file()
     assert all((tmp_path / f"seed{s}.png").is_file() for s in (1, 5, 9))
     printed = capsys.readouterr().out.split()
-    assert printed == ["8", "64", "None", "False"]  # the comment in the README says so
+    assert printed == ["8", "64", "None", "True"]  # the comment in the README says so
 
 
 def test_train_from_a_dict_a_yaml_file_and_a_config(tmp_path):

@@ -337,7 +337,7 @@ def test_a_section_check_uses_the_prefix_it_is_given():
         ({"data.dataset": "toy2d-grid"}, "r3gan"),
         ({"data.dataset": "toy2d-ring", "train.engine": "numpy"}, "toy2d"),  # no R1/R2, no rpgan on numpy
         ({"data.dataset": "digits"}, "demo"),
-        ({"data.dataset": "digits", "train.engine": "numpy"}, "dcgan"),  # no hinge, no ResNet on numpy
+        ({"data.dataset": "digits", "train.engine": "numpy"}, "dcgan"),  # no rpgan, no R3GAN nets on numpy
         ({"data.dataset": "fashion-mnist"}, None),
     ],
 )

@@ -25,11 +25,12 @@ import torch
 from ganforge.run import read_stats
 from ganforge.run import load_checkpoint, load_weights
 
-# A constant learning rate: the killed run trains towards --steps 100000 and finishes at --steps N, the reference
-# at N all along, so a schedule over the total (the demo recipe's cosine) would differ between them by design.
+# The schedules over a fixed length: the killed run trains towards --steps 100000 and finishes at --steps N, the
+# reference at N all along, so schedules over the total (the demo recipe's cosine lr and its R1/R2 gamma, Adam
+# beta2 and EMA ramps) would differ between them by design. train.ramp_steps times them all alike in both.
 TINY = ["--set", "data.max_items=64", "--set", "model.g_width=8", "--set", "model.d_width=8", "--z-dim", "8",
         "--batch-size", "8", "--set", "log.sample_every=100000", "--set", "log.log_every=1",
-        "--set", "g_optim.schedule=constant", "--set", "d_optim.schedule=constant"]
+        "--set", "train.ramp_steps=500"]
 FAULTS = ("partial-save", "partial-weights", "before-rename", "after-rename")
 
 
