@@ -728,6 +728,48 @@ def _merged(*parts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# R3GAN's recipe and its budget per kind of data (2 CPU cores), here for the demo built on it (issue 12).
+_TOY2D_BUDGET = {
+    "model": {"z_dim": 16, "g_width": 256, "d_width": 256, "depth": 4, "g_activation": "relu"},
+    "train": {"steps": 4000, "batch_size": 256},
+    "log": {"sample_every": 500, "checkpoint_every": 1000},
+}
+_R3GAN = {
+    "model": {"image_arch": "r3gan", "z_dim": 64},
+    "objective": {"name": "rpgan", "r1": {"gamma": 0.1, "gamma_final": 0.01}, "r2": {"gamma": 0.1, "gamma_final": 0.01}},
+    **_both({"name": "adam", "lr": 2e-4, "betas": [0.0, 0.9], "beta2_final": 0.99, "schedule": "cosine",
+             "min_lr_factor": 0.25}),
+    "train": {"ema_decay": 0.999, "ema_rampup": True},
+}
+_R3GAN_POINTS = {
+    **_TOY2D_BUDGET,
+    **_both({"name": "adam", "lr": 2e-3, "betas": [0.0, 0.9], "beta2_final": 0.99, "schedule": "cosine", "min_lr_factor": 0.0}),
+    "train": {**_TOY2D_BUDGET["train"], "steps": 10000, "ema_decay": None, "ema_rampup": False},
+}
+# 8x8 images: 16x the paper's learning rate (3.2e-3 -> 8e-4): digits FID 35x the floor at 2e-4, 2.5x here
+_R3GAN_8X8 = {"model": {"g_width": 32, "d_width": 32}, **_both({"lr": 3.2e-3})}
+_R3GAN_DATA = {
+    "points": _R3GAN_POINTS,
+    # 25 modes: 92.7% high quality at 10,000 steps, 95.8% at 20,000 (docs/results.md)
+    "toy2d-grid": {**_R3GAN_POINTS, "train": {**_R3GAN_POINTS["train"], "steps": 20000}},
+    "digits": {**_R3GAN_8X8, "train": {"steps": 1500, "batch_size": 64}},
+    # G twice as wide: 1000/1000 modes, mode KL 0.125 [0.124-0.141] over 3 seeds (width 32: 998, KL 0.21)
+    "stacked-digits": {**_R3GAN_8X8, "model": {"g_width": 64, "d_width": 32}, "train": {"steps": 3000, "batch_size": 64}},
+    "images": {"model": {"g_width": 32, "d_width": 32}, "train": {"steps": 3000, "batch_size": 64}},
+}
+# The quick start: r3gan on the 8x8 digits with R1 and R2 taken lazily, every 8th D step at 8 times the
+# weight (StyleGAN2's lazy regularisation): FID 2.3x-2.5x the floor in about the time the ResNet + hinge
+# demo before it took for 4.6x (each of R1 and R2 costs a second backward pass; full R1/R2: 2.3x at 2.8x the time)
+register_preset(
+    "demo",
+    "quick start on the built-in 8x8 digits: the r3gan recipe (relativistic pairing loss, modern ResNet, EMA of "
+    "G, lr 3.2e-3 -> 8e-4) with R1 and R2 every 8th D step; 2-3 min on 2 CPU cores",
+    _merged(_R3GAN, _R3GAN_DATA["digits"], {
+        "data": {"dataset": "digits"},
+        "objective": {"r1": {"every": 8}, "r2": {"every": 8}},
+        "log": {"sample_every": 250, "checkpoint_every": 500},
+    }),
+)
 register_preset(
     "mlp-gan",
     "the tutorial's MLP GAN: G z->128->128->pixels (tanh), D pixels->128->128->1, non-saturating loss",
@@ -876,35 +918,7 @@ register_preset(
     },
 )
 
-# Modern baselines (issue 12): R3GAN and PacGAN, each with its budget per kind of data (2 CPU cores).
-_TOY2D_BUDGET = {
-    "model": {"z_dim": 16, "g_width": 256, "d_width": 256, "depth": 4, "g_activation": "relu"},
-    "train": {"steps": 4000, "batch_size": 256},
-    "log": {"sample_every": 500, "checkpoint_every": 1000},
-}
-_R3GAN = {
-    "model": {"image_arch": "r3gan", "z_dim": 64},
-    "objective": {"name": "rpgan", "r1": {"gamma": 0.1, "gamma_final": 0.01}, "r2": {"gamma": 0.1, "gamma_final": 0.01}},
-    **_both({"name": "adam", "lr": 2e-4, "betas": [0.0, 0.9], "beta2_final": 0.99, "schedule": "cosine",
-             "min_lr_factor": 0.25}),
-    "train": {"ema_decay": 0.999, "ema_rampup": True},
-}
-_R3GAN_POINTS = {
-    **_TOY2D_BUDGET,
-    **_both({"name": "adam", "lr": 2e-3, "betas": [0.0, 0.9], "beta2_final": 0.99, "schedule": "cosine", "min_lr_factor": 0.0}),
-    "train": {**_TOY2D_BUDGET["train"], "steps": 10000, "ema_decay": None, "ema_rampup": False},
-}
-# 8x8 images: 16x the paper's learning rate (3.2e-3 -> 8e-4): digits FID 35x the floor at 2e-4, 2.5x here
-_R3GAN_8X8 = {"model": {"g_width": 32, "d_width": 32}, **_both({"lr": 3.2e-3})}
-_R3GAN_DATA = {
-    "points": _R3GAN_POINTS,
-    # 25 modes: 92.7% high quality at 10,000 steps, 95.8% at 20,000 (docs/results.md)
-    "toy2d-grid": {**_R3GAN_POINTS, "train": {**_R3GAN_POINTS["train"], "steps": 20000}},
-    "digits": {**_R3GAN_8X8, "train": {"steps": 1500, "batch_size": 64}},
-    # G twice as wide: 1000/1000 modes, mode KL 0.125 [0.124-0.141] over 3 seeds (width 32: 998, KL 0.21)
-    "stacked-digits": {**_R3GAN_8X8, "model": {"g_width": 64, "d_width": 32}, "train": {"steps": 3000, "batch_size": 64}},
-    "images": {"model": {"g_width": 32, "d_width": 32}, "train": {"steps": 3000, "batch_size": 64}},
-}
+# Modern baselines (issue 12): R3GAN and PacGAN (their recipes and budgets per kind of data: above).
 register_preset(
     "r3gan",
     "R3GAN (Huang et al. 2024): relativistic pairing loss, R1 + R2 (gamma 0.1 -> 0.01), modern ResNet, Adam betas "
@@ -912,19 +926,6 @@ register_preset(
     "10,000 steps",
     _R3GAN,
     _R3GAN_DATA,
-)
-# The quick start: r3gan on the 8x8 digits with R1 and R2 taken lazily, every 8th D step at 8 times the
-# weight (StyleGAN2's lazy regularisation): FID 2.3x-2.5x the floor in about the time the ResNet + hinge
-# demo before it took for 4.6x (each of R1 and R2 costs a second backward pass; full R1/R2: 2.3x at 2.8x the time)
-register_preset(
-    "demo",
-    "quick start on the built-in 8x8 digits: the r3gan recipe (relativistic pairing loss, modern ResNet, EMA of "
-    "G, lr 3.2e-3 -> 8e-4) with R1 and R2 every 8th D step; ~2 min on 2 CPU cores",
-    _merged(_R3GAN, _R3GAN_DATA["digits"], {
-        "data": {"dataset": "digits"},
-        "objective": {"r1": {"every": 8}, "r2": {"every": 8}},
-        "log": {"sample_every": 250, "checkpoint_every": 500},
-    }),
 )
 register_preset(
     "r3gan-cond",
