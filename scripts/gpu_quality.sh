@@ -11,8 +11,8 @@
 # Output: $OUT/quality.txt (the log and the eval table), $OUT/eval.json, $OUT/samples.png.
 #
 # TARGET=stacked (a third call, after gpu_check.sh and the Fashion run, where device time is left; no
-# data to carry): r3gan on stacked-digits for BUDGET_S, the budget question of its target (KL 0.125 at
-# the preset's 3,000 steps on 2 CPU cores, docs/results.md): do many more images reach KL 0.05? Modes
+# data to carry): r3gan on stacked-digits for BUDGET_S, the budget question of its target (KL 0.091 at
+# the preset's 6,000 steps on 2 CPU cores, docs/results.md): do many more images reach KL 0.05? Modes
 # are counted on 26,000 samples.
 set -uo pipefail
 TARGET=${TARGET:-fashion}
