@@ -741,11 +741,10 @@ _R3GAN = {
              "min_lr_factor": 0.25}),
     "train": {"ema_decay": 0.999, "ema_rampup": True},
 }
-_R3GAN_POINTS = {
-    **_TOY2D_BUDGET,
+_R3GAN_POINTS = _merged(_TOY2D_BUDGET, {
     **_both({"name": "adam", "lr": 2e-3, "betas": [0.0, 0.9], "beta2_final": 0.99, "schedule": "cosine", "min_lr_factor": 0.0}),
-    "train": {**_TOY2D_BUDGET["train"], "steps": 10000, "ema_decay": None, "ema_rampup": False},
-}
+    "train": {"steps": 10000, "ema_decay": None, "ema_rampup": False},
+})
 # R1 and R2 every 8th D step at 8x the weight (StyleGAN2's lazy regularisation): each costs a second backward pass
 _LAZY_R1_R2 = {"r1": {"every": 8}, "r2": {"every": 8}}
 # 8x8 images: 16x the paper's learning rate (3.2e-3 -> 8e-4): digits FID 35x the floor at 2e-4, 2.5x here
@@ -753,12 +752,12 @@ _R3GAN_8X8 = {"model": {"g_width": 32, "d_width": 32}, **_both({"lr": 3.2e-3})}
 _R3GAN_DATA = {
     "points": _R3GAN_POINTS,
     # 25 modes: 92.7% high quality at 10,000 steps, 95.8% at 20,000 (docs/results.md)
-    "toy2d-grid": {**_R3GAN_POINTS, "train": {**_R3GAN_POINTS["train"], "steps": 20000}},
+    "toy2d-grid": _merged(_R3GAN_POINTS, {"train": {"steps": 20000}}),
     "digits": {**_R3GAN_8X8, "train": {"steps": 1500, "batch_size": 64}},
     # G twice as wide (width 32: 998/1000 modes, KL 0.21; 64: 1000/1000, KL 0.125 [0.124-0.141] over 3 seeds),
     # then R1/R2 every 8th D step, whose saved time buys twice the steps: KL 0.091 [0.086-0.101], FID 0.8x the floor
-    "stacked-digits": {**_R3GAN_8X8, "model": {"g_width": 64, "d_width": 32},
-                       "objective": _LAZY_R1_R2, "train": {"steps": 6000, "batch_size": 64}},
+    "stacked-digits": _merged(_R3GAN_8X8, {"model": {"g_width": 64}, "objective": _LAZY_R1_R2,
+                                           "train": {"steps": 6000, "batch_size": 64}}),
     "images": {"model": {"g_width": 32, "d_width": 32}, "train": {"steps": 3000, "batch_size": 64}},
 }
 # The quick start: r3gan on the 8x8 digits with R1 and R2 taken lazily, every 8th D step at 8 times the
@@ -941,12 +940,11 @@ register_preset(
         # at 2 threads) and 4x the paper's learning rate; 650 steps fit 15 minutes. The ramps and the lr's cosine
         # stay those of a 3,000-step run (train.ramp_steps): ramped over 800 steps, the EMA averaged in the first
         # blurry steps (class accuracy 0.81 of real's), where the 3,000-step run was at 0.90 after 500 steps
-        "fashion-mnist": {
-            **_R3GAN_DATA["images"],
+        "fashion-mnist": _merged(_R3GAN_DATA["images"], {
             "objective": _LAZY_R1_R2,
             **_both({"lr": 8e-4}),
-            "train": {**_R3GAN_DATA["images"]["train"], "steps": 650, "ramp_steps": 3000},
-        },
+            "train": {"steps": 650, "ramp_steps": 3000},
+        }),
     },
 )
 register_preset(
