@@ -766,7 +766,7 @@ _R3GAN_DATA = {
 register_preset(
     "demo",
     "quick start on the built-in 8x8 digits: the r3gan recipe (relativistic pairing loss, modern ResNet, EMA of "
-    "G, lr 3.2e-3 -> 8e-4) with R1 and R2 every 8th D step; 2-3 min on 2 CPU cores",
+    "G, lr 3.2e-3 -> 8e-4) with R1 and R2 every 8th D step; 2-4 min on 2 CPU cores (by the host)",
     _merged(_R3GAN, _R3GAN_DATA["digits"], {
         "data": {"dataset": "digits"},
         "objective": _LAZY_R1_R2,
